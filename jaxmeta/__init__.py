@@ -1,0 +1,3 @@
+"""jaxmeta: JAX-native, vectorized meta-reinforcement learning."""
+
+__version__ = "0.1.0"

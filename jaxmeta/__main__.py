@@ -1,0 +1,5 @@
+import sys
+
+from jaxmeta.cli import main
+
+sys.exit(main())

@@ -1,0 +1,116 @@
+"""Task-family protocol shared by every environment in jaxmeta.
+
+A *task family* is a distribution over MDPs that share observation space, action
+space and horizon. A *task* is a small pytree of parameters (a goal, a velocity, a
+friction scale). Environments are pure functions of ``(state, action, task)``, so a
+batch of tasks is just ``jax.vmap`` over the task argument.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+Array = jax.Array
+Task = Any
+
+SPLITS = ("train", "test", "ood")
+
+
+@struct.dataclass
+class EnvState:
+    """State of one environment instance (one episode of one task).
+
+    Attributes:
+      obs: observation after the last transition, shape ``[obs_size]``.
+      reward: reward of the last transition, shape ``()``.
+      done: 1.0 once the episode has ended (time limit or termination), shape ``()``.
+      t: number of steps taken in this episode, int32 shape ``()``.
+      physics: family-specific simulator state (a position, an ``mjx.Data``, ...).
+    """
+
+    obs: Array
+    reward: Array
+    done: Array
+    t: Array
+    physics: Any
+
+
+def check_split(split: str) -> str:
+    """Validates a split name, raising ``ValueError`` that names the field."""
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r} is not a valid split; choose one of {list(SPLITS)}")
+    return split
+
+
+def check_positive(name: str, value: Any) -> None:
+    """Raises ``ValueError`` naming ``name`` unless ``value`` is a positive Python int."""
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def split_key(key: Array, split: str) -> Array:
+    """Derives a split-specific key so train/test/ood draws never share randomness."""
+    return jax.random.fold_in(key, SPLITS.index(check_split(split)))
+
+
+class TaskFamily(abc.ABC):
+    """Base class of task families.
+
+    Subclasses set ``name``, ``obs_size``, ``action_size``, ``horizon`` and implement
+    ``sample_tasks``, ``reset``, ``step`` and ``task_features``. All methods are pure
+    and jit/vmap-able; ``sample_tasks`` takes a static Python ``n``.
+    """
+
+    name: str = "base"
+    obs_size: int
+    action_size: int
+    horizon: int
+
+    @abc.abstractmethod
+    def sample_tasks(self, key: Array, n: int, split: str = "train") -> Task:
+        """Samples ``n`` tasks (leading axis ``n``) from ``split``."""
+
+    @abc.abstractmethod
+    def reset(self, key: Array, task: Task) -> EnvState:
+        """Starts an episode of one task."""
+
+    @abc.abstractmethod
+    def step(self, state: EnvState, action: Array, task: Task) -> EnvState:
+        """Advances one environment by one control step."""
+
+    @abc.abstractmethod
+    def task_features(self, task: Task) -> Array:
+        """The vector an oracle policy may observe about ``task``, shape ``[d]``."""
+
+    @property
+    def task_feature_size(self) -> int:
+        """Length of ``task_features`` (computed abstractly, nothing runs)."""
+
+        def features_of_one(key):
+            tasks = self.sample_tasks(key, 1, "train")
+            return self.task_features(jax.tree.map(lambda x: x[0], tasks))
+
+        return int(jax.eval_shape(features_of_one, jax.random.PRNGKey(0)).shape[0])
+
+    def check_action(self, action: Array) -> None:
+        """Raises at trace time when ``action`` does not have shape ``[action_size]``."""
+        if jnp.shape(action) != (self.action_size,):
+            raise ValueError(
+                f"{self.name}: action must have shape ({self.action_size},) for one env "
+                f"(vmap for batches), got {jnp.shape(action)}"
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """Sizes, horizon and splits, for listings."""
+        return {
+            "name": self.name,
+            "obs_size": self.obs_size,
+            "action_size": self.action_size,
+            "horizon": self.horizon,
+            "splits": list(SPLITS),
+        }

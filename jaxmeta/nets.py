@@ -1,0 +1,139 @@
+"""Networks (flax.linen). Parameters are plain pytrees; apply functions are pure.
+
+The policy is a diagonal Gaussian: an MLP gives the mean, a state-independent learned
+``log_std`` vector gives the scale (as in MAML's and TRPO's reference code).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Array = jax.Array
+Params = Any
+
+ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
+    "relu": nn.relu,
+    "tanh": jnp.tanh,
+}
+
+
+def activation(name: str) -> Callable[[Array], Array]:
+    """Looks up an activation by name; unknown names list the choices."""
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation={name!r} is unknown; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]
+
+
+class MLP(nn.Module):
+    """Fully-connected network: hidden layers with ``act``, then a linear output."""
+
+    hidden: Sequence[int]
+    out: int
+    act: str = "relu"
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, x: Array) -> Array:
+        f = activation(self.act)
+        for h in self.hidden:
+            x = f(nn.Dense(h, kernel_init=nn.initializers.orthogonal(np.sqrt(2)))(x))
+        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+
+
+class GaussianPolicyNet(nn.Module):
+    """π(a|s) = N(μ_θ(s), diag(exp(log_std)²)) with a learned state-independent log_std."""
+
+    hidden: Sequence[int]
+    action_size: int
+    act: str = "relu"
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs: Array) -> tuple[Array, Array]:
+        mean = MLP(self.hidden, self.action_size, self.act, out_scale=0.01)(obs)
+        log_std = self.param(
+            "log_std", nn.initializers.constant(self.init_log_std), (self.action_size,)
+        )
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+class Policy(NamedTuple):
+    """A Gaussian policy as two pure functions.
+
+    Attributes:
+      init: ``key -> params``.
+      apply: ``(params, obs) -> (mean, log_std)``; obs may carry leading batch axes.
+    """
+
+    init: Callable[[Array], Params]
+    apply: Callable[[Params, Array], tuple[Array, Array]]
+
+
+def gaussian_policy(obs_size: int, action_size: int, hidden: Sequence[int] = (100, 100),
+                    act: str = "relu", init_std: float = 1.0) -> Policy:
+    """Builds a Gaussian MLP policy.
+
+    Args:
+      obs_size: observation length (policy input).
+      action_size: action dimension.
+      hidden: hidden layer widths.
+      act: activation name (``relu`` or ``tanh``).
+      init_std: initial standard deviation of every action dimension.
+    """
+    activation(act)
+    if not init_std > 0:
+        raise ValueError(f"init_std must be > 0, got {init_std!r}")
+    net = GaussianPolicyNet(tuple(hidden), action_size, act, float(np.log(init_std)))
+    dummy = jnp.zeros((obs_size,), jnp.float32)
+    return Policy(init=lambda key: net.init(key, dummy)["params"],
+                  apply=lambda params, obs: net.apply({"params": params}, obs))
+
+
+class Value(NamedTuple):
+    """A state-value network ``apply(params, obs) -> v`` (scalar per observation)."""
+
+    init: Callable[[Array], Params]
+    apply: Callable[[Params, Array], Array]
+
+
+def value_network(obs_size: int, hidden: Sequence[int] = (64, 64), act: str = "tanh") -> Value:
+    """Builds an MLP state-value function V(s)."""
+    net = MLP(tuple(hidden), 1, act)
+    dummy = jnp.zeros((obs_size,), jnp.float32)
+    return Value(init=lambda key: net.init(key, dummy)["params"],
+                 apply=lambda params, obs: net.apply({"params": params}, obs)[..., 0])
+
+
+# --- diagonal Gaussian helpers -------------------------------------------------------------
+
+_LOG_2PI = float(np.log(2 * np.pi))
+
+
+def gaussian_log_prob(mean: Array, log_std: Array, action: Array) -> Array:
+    """log N(a; μ, diag σ²), summed over the last axis."""
+    z = (action - mean) * jnp.exp(-log_std)
+    return jnp.sum(-0.5 * z**2 - log_std - 0.5 * _LOG_2PI, axis=-1)
+
+
+def gaussian_sample(key: Array, mean: Array, log_std: Array) -> Array:
+    """a = μ + σ ε with ε ~ N(0, I)."""
+    return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape, mean.dtype)
+
+
+def gaussian_entropy(log_std: Array) -> Array:
+    """Entropy of a diagonal Gaussian, summed over the last axis."""
+    return jnp.sum(log_std + 0.5 * (_LOG_2PI + 1.0), axis=-1)
+
+
+def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array) -> Array:
+    """KL(p ‖ q) of diagonal Gaussians, summed over the last axis."""
+    var_p, var_q = jnp.exp(2 * log_std_p), jnp.exp(2 * log_std_q)
+    return jnp.sum(
+        log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5, axis=-1
+    )
