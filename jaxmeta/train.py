@@ -7,6 +7,7 @@ with another config), ``metrics.jsonl`` (one line per iteration per seed) and
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import shutil
@@ -114,6 +115,26 @@ def restore_states(learner: MetaLearner, out: Path, seed: int, seeds: int,
     return states, int(step)
 
 
+@functools.lru_cache(maxsize=32)
+def compiled_chunk(update):
+    """``jit(scan(vmap(update)))`` over a static number of iterations, cached per ``update``
+    so that resuming, or training the same learner again, does not recompile."""
+
+    def run_chunk(states, length):
+        def body(s, _):
+            return jax.vmap(update)(s)
+
+        return jax.lax.scan(body, states, None, length=length)
+
+    return jax.jit(run_chunk, static_argnames="length")
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_init(init):
+    """``jit(vmap(init))``, cached per ``init``."""
+    return jax.jit(jax.vmap(init))
+
+
 def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
           run_config: dict | None = None, resume: bool = False):
     """Trains ``options.seeds`` seeds of ``learner`` in one program and logs to ``out``.
@@ -160,20 +181,14 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
             raise FileExistsError(
                 f"{out} already holds a run; pass resume=True (--resume) or choose another out")
         out.mkdir(parents=True, exist_ok=True)
-        states = jax.jit(jax.vmap(learner.init))(seed_keys(options.seed, options.seeds))
+        states = compiled_init(learner.init)(seed_keys(options.seed, options.seeds))
         metrics_path.write_text("")
     cfg_path.write_text(json.dumps(desc, indent=2) + "\n")
 
     ckpt_every = options.checkpoint_every
     chunk = math.gcd(options.chunk, ckpt_every) if ckpt_every else options.chunk
 
-    def run_chunk(states, length):
-        def body(s, _):
-            return jax.vmap(learner.update)(s)
-
-        return jax.lax.scan(body, states, None, length=length)
-
-    run_chunk = jax.jit(run_chunk, static_argnames="length")
+    run_chunk = compiled_chunk(learner.update)
     records: list[dict] = []
     bar = None
     if options.progress:

@@ -152,29 +152,42 @@ class MetaConfig:
 
 
 class PolicySpec(NamedTuple):
-    """A policy plus how it sees a task: ``fn(θ, task)`` is the per-task ``obs -> dist``."""
+    """A policy plus how it sees a task.
+
+    Attributes:
+      policy: the Gaussian policy (init/apply).
+      condition: ``(obs [..., obs_size], task) -> policy input [..., input_size]``.
+      input_size: length of the policy input.
+    """
 
     policy: Policy
-    fn: Callable[[Params, Any], Callable[[Array], tuple[Array, Array]]]
+    condition: Callable[[Array, Any], Array]
+    input_size: int
+
+    def fn(self, params: Params, task: Any) -> Callable[[Array], tuple[Array, Array]]:
+        """The per-task ``obs -> (mean, log_std)`` of parameters ``params``."""
+        return lambda obs: self.policy.apply(params, self.condition(obs, task))
 
 
 def blind_policy(family: TaskFamily, cfg: MetaConfig) -> PolicySpec:
     """A policy that sees only the observation (what every meta-learner uses)."""
     pol = gaussian_policy(family.obs_size, family.action_size, cfg.hidden_sizes, cfg.activation,
                           cfg.init_std)
-    return PolicySpec(pol, lambda params, task: (lambda obs: pol.apply(params, obs)))
+    return PolicySpec(pol, lambda obs, task: obs, family.obs_size)
 
 
 def oracle_policy(family: TaskFamily, cfg: MetaConfig) -> PolicySpec:
     """A policy whose input is ``[obs, task_features(task)]`` (the oracle baseline)."""
-    pol = gaussian_policy(family.obs_size + family.task_feature_size, family.action_size,
-                          cfg.hidden_sizes, cfg.activation, cfg.init_std)
+    size = family.obs_size + family.task_feature_size
+    pol = gaussian_policy(size, family.action_size, cfg.hidden_sizes, cfg.activation,
+                          cfg.init_std)
 
-    def fn(params, task):
+    def condition(obs, task):
         feat = family.task_features(task)
-        return lambda obs: pol.apply(params, jnp.concatenate([obs, feat], axis=-1))
+        feat = jnp.broadcast_to(feat, obs.shape[:-1] + feat.shape)
+        return jnp.concatenate([obs, feat], axis=-1)
 
-    return PolicySpec(pol, fn)
+    return PolicySpec(pol, condition, size)
 
 
 def advantages(traj: Trajectory, cfg: MetaConfig, horizon: int) -> tuple[Array, Array]:

@@ -39,7 +39,7 @@ PPO_GAE_LAMBDA = 0.95
 
 def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train: bool
                    ) -> MetaLearner:
-    value = value_network(family.obs_size, cfg.value_hidden_sizes)
+    value = value_network(spec.input_size, cfg.value_hidden_sizes)
     opt = optax.adam(cfg.outer_lr)
     inner_opt = inner_lib.sgd(cfg.inner_lr)
     episodes = cfg.inner_episodes
@@ -50,8 +50,8 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
         return LearnerState(params=params, opt_state=opt.init(params) if train else (), key=key,
                             iteration=jnp.zeros((), jnp.int32))
 
-    def gae(params, traj):
-        v = value.apply(params["value"], traj.obs)
+    def gae(params, task, traj):
+        v = value.apply(params["value"], spec.condition(traj.obs, task))
         v_tp1 = jnp.concatenate([v[:, 1:], jnp.zeros_like(v[:, :1])], axis=1)
         discount = cfg.gamma * (1.0 - traj.done)
         adv = jax.vmap(rl.gae_advantages, in_axes=(0, 0, 0, 0, None))(
@@ -63,7 +63,7 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
             logp = log_prob(spec.fn(params["policy"], task), traj)
             pg = rl.ppo_clip_loss(logp, traj.logp, rl.normalize(adv, traj.mask), traj.mask,
                                   cfg.ppo_clip)
-            v = value.apply(params["value"], traj.obs)
+            v = value.apply(params["value"], spec.condition(traj.obs, task))
             vf = rl.masked_mean((v - target) ** 2, traj.mask)
             return pg + cfg.value_coef * vf
 
@@ -80,7 +80,7 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
         if not train:
             metrics = {"pre_return": ret, "loss": jnp.zeros(())}
             return state.replace(key=key, iteration=state.iteration + 1), metrics
-        advs, targets = jax.vmap(gae, in_axes=(None, 0))(state.params, trajs)
+        advs, targets = jax.vmap(gae, in_axes=(None, 0, 0))(state.params, tasks, trajs)
 
         def epoch(carry, _):
             p, o = carry

@@ -1,0 +1,102 @@
+"""Meta-training throughput of MAML on navigation2d, and compile time of one update.
+
+Counts every simulated environment step of a meta-iteration: per task, ``inner_steps``
+batches of ``inner_episodes`` plus ``outer_episodes`` post-adaptation episodes, each
+``horizon`` steps. Timing excludes compilation (reported separately), uses the trainer's
+program (``jit(scan(vmap(update)))`` over a chunk of iterations) and reports the median
+over repeats. Writes JSON to ``benchmarks/results/`` and prints a markdown row.
+
+Usage: python benchmarks/maml_throughput.py [--seeds 1 16] [--iterations 3] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxmeta import algorithms, envs
+from jaxmeta.train import seed_keys
+
+PAPER = algorithms.MetaConfig()  # MAML paper: 20 tasks x 20 episodes, [100, 100], TRPO
+
+
+def bench(seeds: int, iterations: int, repeats: int, cfg=PAPER) -> dict:
+    family = envs.make("navigation2d")
+    learner = algorithms.make("maml", family, cfg)
+    states = jax.jit(jax.vmap(learner.init))(seed_keys(0, seeds))
+
+    def chunk(s):
+        return jax.lax.scan(lambda c, _: jax.vmap(learner.update)(c), s, None,
+                            length=iterations)
+
+    t = time.perf_counter()
+    compiled = jax.jit(chunk).lower(states).compile()
+    compile_s = time.perf_counter() - t
+    states, m = compiled(states)  # warm-up
+    jax.block_until_ready(m)
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        states, m = compiled(states)
+        jax.block_until_ready(m)
+        times.append(time.perf_counter() - t)
+    steps = (seeds * iterations * cfg.meta_batch_size * family.horizon
+             * (cfg.inner_steps * cfg.inner_episodes + cfg.outer_episodes))
+    med = float(np.median(times))
+    return {"seeds": seeds, "iterations_per_call": iterations, "env_steps_per_call": steps,
+            "median_s": med, "min_s": float(np.min(times)), "max_s": float(np.max(times)),
+            "env_steps_per_s": steps / med, "compile_chunk_s": compile_s}
+
+
+def compile_one_update(cfg=PAPER) -> float:
+    """Wall time to lower and compile one (single-seed) ``update``."""
+    learner = algorithms.make("maml", envs.make("navigation2d"), cfg)
+    state = learner.init(jax.random.PRNGKey(0))
+    t = time.perf_counter()
+    jax.jit(learner.update).lower(state).compile()
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
+    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    import jaxlib
+
+    meta = {
+        "benchmark": "maml_navigation2d_throughput",
+        "date": datetime.date.today().isoformat(),
+        "device": f"{jax.devices()[0].device_kind} x{jax.device_count()} ({platform.processor()}"
+                  f", {__import__('os').cpu_count()} cores)",
+        "versions": {"jax": jax.__version__, "jaxlib": jaxlib.__version__,
+                     "python": platform.python_version()},
+        "config": {"meta_batch_size": PAPER.meta_batch_size,
+                   "inner_episodes": PAPER.inner_episodes,
+                   "outer_episodes": PAPER.outer_episodes, "horizon": 100,
+                   "hidden_sizes": PAPER.hidden_sizes, "outer": PAPER.outer,
+                   "meta_gradient": PAPER.meta_gradient, "inner_steps": PAPER.inner_steps},
+    }
+    meta["compile_one_update_s"] = compile_one_update()
+    meta["runs"] = [bench(s, args.iterations, args.repeats) for s in args.seeds]
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    path = out / f"maml_throughput_{meta['date']}.json"
+    path.write_text(json.dumps(meta, indent=2))
+    print(json.dumps(meta, indent=2))
+    for r in meta["runs"]:
+        print(f"| MAML navigation2d | {r['seeds']} | {r['env_steps_per_s']:,.0f} | "
+              f"{r['median_s']:.2f} s / {r['iterations_per_call']} it | "
+              f"{meta['compile_one_update_s']:.1f} s |")
+
+
+if __name__ == "__main__":
+    main()

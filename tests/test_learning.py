@@ -1,0 +1,49 @@
+"""Learning: MAML's qualitative result on 2D navigation (Finn et al. 2017, Fig. 2).
+
+Budget: horizon 25, 10 tasks x 10 episodes per meta-iteration, 30 meta-iterations,
+2 vmapped seeds, [32, 32] policy. Evaluated on 20 held-out ``test`` tasks.
+Observed when written (CPU, jax 0.10.2): MAML pre -10.1 -> post(1 step) -5.5;
+pretrained pre -10.9 -> post(1 step) -9.6.
+"""
+
+import dataclasses
+
+import jax
+import numpy as np
+import pytest
+
+from jaxmeta import algorithms, envs
+from jaxmeta.evaluate import evaluate
+from jaxmeta.train import TrainOptions, train
+
+CFG = algorithms.MetaConfig(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10,
+                            outer_episodes=10, eval_episodes=10)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    fam = envs.make("navigation2d", horizon=25)
+    out = {}
+    for algo, cfg in (("maml", CFG),
+                      ("pretrained", dataclasses.replace(CFG, outer_lr=3e-3))):
+        learner = algorithms.make(algo, fam, cfg)
+        states, _ = train(learner, tmp_path_factory.mktemp(algo),
+                          TrainOptions(iterations=30, seeds=2, chunk=10, progress=False))
+        out[algo] = evaluate(learner, states, jax.random.PRNGKey(123), "test", 20, 3)
+    return out
+
+
+def test_maml_adaptation_improves_return_on_held_out_tasks(results):
+    per_seed = np.asarray(results["maml"]["per_seed"])  # [seeds, 1 + steps]
+    pre, post1 = per_seed[:, 0], per_seed[:, 1]
+    # margin: one inner step recovers at least 25 % of the pre-adaptation cost, every seed
+    assert np.all(post1 > pre + 0.25 * np.abs(pre)), per_seed
+
+
+def test_maml_beats_pretrained_after_adaptation(results):
+    maml = results["maml"]["post_adapt_return"]
+    pre = results["pretrained"]["post_adapt_return"]
+    # margin: 2.0 return units (≈ 20 % of the pre-adaptation cost) after one step,
+    # and still ahead after three
+    assert maml[0] > pre[0] + 2.0, (maml, pre)
+    assert maml[2] > pre[2], (maml, pre)
