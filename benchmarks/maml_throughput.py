@@ -64,11 +64,31 @@ def compile_one_update(cfg=PAPER) -> float:
     return time.perf_counter() - t
 
 
+def remat_memory(inner_steps=(1, 3, 5), cfg=PAPER) -> list[dict]:
+    """XLA's temp-buffer size of one compiled second-order ``update`` vs K, with and
+    without ``jax.checkpoint`` around the inner steps (``MetaConfig.remat``)."""
+    import dataclasses
+
+    rows = []
+    family = envs.make("navigation2d")
+    for k in inner_steps:
+        for remat in (False, True):
+            c = dataclasses.replace(cfg, inner_steps=k, remat=remat, meta_gradient="hessian")
+            learner = algorithms.make("maml", family, c)
+            state = learner.init(jax.random.PRNGKey(0))
+            mem = jax.jit(learner.update).lower(state).compile().memory_analysis()
+            rows.append({"inner_steps": k, "remat": remat,
+                         "temp_bytes": int(getattr(mem, "temp_size_in_bytes", -1))})
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--seeds", type=int, nargs="+", default=[1, 16])
     p.add_argument("--iterations", type=int, default=3)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--remat-memory", action="store_true",
+                   help="also report compiled temp memory vs inner steps, with/without remat")
     args = p.parse_args()
     import jaxlib
 
@@ -86,7 +106,13 @@ def main() -> None:
                    "meta_gradient": PAPER.meta_gradient, "inner_steps": PAPER.inner_steps},
     }
     meta["compile_one_update_s"] = compile_one_update()
-    meta["runs"] = [bench(s, args.iterations, args.repeats) for s in args.seeds]
+    print(f"compile one update: {meta['compile_one_update_s']:.1f} s", flush=True)
+    meta["runs"] = []
+    for s in args.seeds:
+        meta["runs"].append(bench(s, args.iterations, args.repeats))
+        print(json.dumps(meta["runs"][-1]), flush=True)
+    if args.remat_memory:
+        meta["remat_memory"] = remat_memory()
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     path = out / f"maml_throughput_{meta['date']}.json"
@@ -96,6 +122,8 @@ def main() -> None:
         print(f"| MAML navigation2d | {r['seeds']} | {r['env_steps_per_s']:,.0f} | "
               f"{r['median_s']:.2f} s / {r['iterations_per_call']} it | "
               f"{meta['compile_one_update_s']:.1f} s |")
+    for r in meta.get("remat_memory", []):
+        print(f"| K={r['inner_steps']} | remat={r['remat']} | {r['temp_bytes'] / 2**20:.1f} MiB |")
 
 
 if __name__ == "__main__":

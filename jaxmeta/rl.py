@@ -77,8 +77,9 @@ def fit_linear_baseline(obs: Array, returns: Array, mask: Array, horizon: int,
                         reg: float = 1e-5) -> Array:
     """Least-squares fit of returns on φ(s, t) over a batch of episodes; returns V̂ ``[E, T]``.
 
-    Solves (ΦᵀΦ + reg·I) w = ΦᵀG (ridge, with the regulariser grown ×10 until finite as in
-    rllab is replaced by a fixed scale-aware ``reg``); masked steps are ignored.
+    Solves the ridge system (ΦᵀΦ + reg·(tr(ΦᵀΦ)/d + 1)·I) w = ΦᵀG, a fixed scale-aware
+    regulariser in place of rllab's "grow ×10 until finite" loop; masked steps are
+    ignored. The fit is a constant for gradients (``stop_gradient``).
     """
     phi = linear_baseline_features(obs, horizon) * mask[..., None]
     flat_phi = phi.reshape(-1, phi.shape[-1])
@@ -165,13 +166,23 @@ class TRPOInfo(NamedTuple):
 def trpo_step(params: Params, loss_fn: Callable[[Params], Array],
               kl_fn: Callable[[Params], Array], max_kl: float = 0.01, damping: float = 1e-5,
               cg_iters: int = 10, backtrack_ratio: float = 0.8, max_backtracks: int = 15,
-              require_improvement: bool = True) -> tuple[Params, TRPOInfo]:
+              require_improvement: bool = True,
+              dist_fn: Callable[[Params], Any] | None = None,
+              kl_of_dist: Callable[[Any], Array] | None = None) -> tuple[Params, TRPOInfo]:
     """One TRPO update: natural-gradient direction by CG, then a backtracking line search.
 
     Direction s solves (F + damping·I) s = −∇L with F the Hessian of ``kl_fn`` at
-    ``params`` (Fisher-vector products by forward-over-reverse AD). The full step
-    β s with β = sqrt(2 δ / sᵀF s) is shrunk by ``backtrack_ratio`` until the loss decreases
-    and KL ≤ δ (``max_kl``); if no candidate qualifies the parameters are unchanged.
+    ``params``. The full step β s with β = sqrt(2 δ / sᵀF s) is shrunk by
+    ``backtrack_ratio`` until the loss decreases and KL ≤ δ (``max_kl``); if no candidate
+    qualifies the parameters are unchanged.
+
+    Fisher-vector products: by default forward-over-reverse AD of ``kl_fn``, linearised
+    once per step. If ``kl_fn = kl_of_dist ∘ dist_fn`` is given in two parts (parameters
+    → action-distribution parameters → KL against the old ones), the exact Gauss–Newton
+    form F v = Jᵀ H J v is used instead (J: Jacobian of ``dist_fn``, H: Hessian of
+    ``kl_of_dist`` at the old distribution, where the KL gradient vanishes). It needs one
+    JVP and one VJP of ``dist_fn`` per product: for MAML that avoids differentiating the
+    (already second-order) adaptation twice more.
 
     Args:
       params: current parameters (any pytree).
@@ -180,15 +191,27 @@ def trpo_step(params: Params, loss_fn: Callable[[Params], Array],
       require_improvement: accept a candidate only if ``loss_fn`` decreases. Set it to
         False when part of the gradient has no value on the sampled data (e.g. a
         score-function term with value zero); then only the KL constraint is checked.
+      dist_fn, kl_of_dist: optional factorisation of ``kl_fn`` (see above).
     """
     flat, unravel = ravel_pytree(params)
     f_loss = lambda x: loss_fn(unravel(x))
     f_kl = lambda x: kl_fn(unravel(x))
     loss0, g = jax.value_and_grad(f_loss)(flat)
-    grad_kl = jax.grad(f_kl)
+    if dist_fn is not None and kl_of_dist is not None:
+        dist0, jvp_dist = jax.linearize(lambda x: dist_fn(unravel(x)), flat)
+        vjp_dist = jax.linear_transpose(jvp_dist, flat)
+        grad_kl_out = jax.grad(kl_of_dist)
 
-    def fvp(v):
-        return jax.jvp(grad_kl, (flat,), (v,))[1] + damping * v
+        def fvp(v):
+            u = jvp_dist(v)
+            hu = jax.jvp(grad_kl_out, (dist0,), (u,))[1]
+            return vjp_dist(hu)[0] + damping * v
+    else:
+        # linearise ∇KL once; every CG iteration then reuses its residuals
+        _, hvp_kl = jax.linearize(jax.grad(f_kl), flat)
+
+        def fvp(v):
+            return hvp_kl(v) + damping * v
 
     step_dir = conjugate_gradient(fvp, -g, cg_iters)
     shs = 0.5 * step_dir @ fvp(step_dir)

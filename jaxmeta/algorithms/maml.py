@@ -158,14 +158,22 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
             loss = loss - jnp.mean(weight * magic)
         return loss
 
-    def mean_kl(params, tasks, batches):
+    def adapted_dist(params, tasks, batches):
+        """Action distributions (mean, log_std) of the adapted policies on τ' [B, E', T, A]."""
+
         def one(task, batch):
             theta_k, _ = adapted(params, task, batch)
-            mean, log_std = spec.fn(theta_k, task)(batch.outer.obs)
-            kl = gaussian_kl(batch.old_mean, batch.old_log_std, mean, log_std)
-            return rl.masked_mean(kl, batch.outer.mask)
+            return spec.fn(theta_k, task)(batch.outer.obs)
 
-        return jax.vmap(one)(tasks, batches).mean()
+        return jax.vmap(one)(tasks, batches)
+
+    def kl_of_dist(dist, batches):
+        """Mean over tasks of KL(π_old ‖ π) on the post-adaptation episodes."""
+        kl = gaussian_kl(batches.old_mean, batches.old_log_std, *dist)
+        return jax.vmap(rl.masked_mean)(kl, batches.outer.mask).mean()
+
+    def mean_kl(params, tasks, batches):
+        return kl_of_dist(adapted_dist(params, tasks, batches), batches)
 
     # --- 3. the meta-iteration --------------------------------------------------------------
     def update(state: LearnerState):
@@ -180,7 +188,9 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
                 params, lambda p: meta_loss(p, tasks, batches),
                 lambda p: mean_kl(p, tasks, batches), cfg.max_kl, cfg.cg_damping, cfg.cg_iters,
                 cfg.ls_backtrack_ratio, cfg.ls_max_backtracks,
-                require_improvement=cfg.meta_gradient != "exact")
+                require_improvement=cfg.meta_gradient != "exact",
+                dist_fn=lambda p: adapted_dist(p, tasks, batches),
+                kl_of_dist=lambda d: kl_of_dist(d, batches))
             opt_state = state.opt_state
             extra = {"loss": info.loss_before, "kl": info.kl, "step_fraction": info.step_fraction,
                      "grad_norm": info.grad_norm}
