@@ -1,8 +1,9 @@
 """`make demo`: MAML on 2D navigation with several vmapped seeds, on a CPU, in minutes.
 
-Trains MAML and the pretrained baseline (same budget, same tasks per iteration), then
-fast-adapts both, and a random initialisation, to held-out ``test`` tasks and prints the
-return before and after each adaptation step (the MAML paper's Fig. 2 comparison). Writes
+Trains MAML, the pretrained baseline and the goal-observing oracle (same budget, same
+tasks per iteration), then fast-adapts them, and a random initialisation, to held-out
+``test`` tasks and prints the return before and after each adaptation step (the MAML
+paper's Fig. 2 comparison). Writes
 ``OUT/<algo>/`` runs (usable with ``python -m jaxmeta eval|plot``), learning curves and an
 adaptation plot.
 """
@@ -20,7 +21,7 @@ import jax
 from jaxmeta import algorithms, envs
 from jaxmeta.evaluate import evaluate
 from jaxmeta.plot import plot_run
-from jaxmeta.train import TrainOptions, clear_run, train
+from jaxmeta.train import TrainOptions, clear_run, compiled_init, seed_keys, train
 
 DEMO = algorithms.MetaConfig(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10,
                              outer_episodes=10, eval_episodes=10)
@@ -43,22 +44,23 @@ def main() -> None:
     t0 = time.time()
     for algo, cfg in (("maml", DEMO), ("pretrained", dataclasses.replace(DEMO,
                                                                         outer_lr=BASELINE_LR)),
+                      ("oracle", dataclasses.replace(DEMO, outer_lr=BASELINE_LR)),
                       ("random_init", DEMO)):
         learner = algorithms.make(algo, family, cfg)
-        run_dir = out / algo
-        clear_run(run_dir)
-        iters = args.iterations if algo != "random_init" else 1
-        run_config = {"algo": algo, "env": "navigation2d",
-                      "env_overrides": {"horizon": args.horizon},
-                      "config": dataclasses.asdict(cfg)}
-        print(f"[{time.time() - t0:5.0f}s] training {algo} ({args.seeds} seeds x {iters} "
-              "meta-iterations)")
-        states, _ = train(learner, run_dir, dataclasses.replace(
-            opts, iterations=iters, checkpoint_every=iters), run_config)
+        if algo == "random_init":  # nothing to train: evaluate the initialisations
+            states = compiled_init(learner.init)(seed_keys(0, args.seeds))
+        else:
+            run_dir = out / algo
+            clear_run(run_dir)
+            run_config = {"algo": algo, "env": "navigation2d",
+                          "env_overrides": {"horizon": args.horizon},
+                          "config": dataclasses.asdict(cfg)}
+            print(f"[{time.time() - t0:5.0f}s] training {algo} ({args.seeds} seeds x "
+                  f"{args.iterations} meta-iterations)")
+            states, _ = train(learner, run_dir, opts, run_config)
+            plot_run(run_dir, title=f"{algo} on navigation2d ({args.seeds} seeds)")
         results[algo] = evaluate(learner, states, jax.random.PRNGKey(2024), "test",
                                  args.eval_tasks, 3)
-        if algo != "random_init":
-            plot_run(run_dir, title=f"{algo} on navigation2d ({args.seeds} seeds)")
     (out / "results.json").write_text(json.dumps(results, indent=2))
     plot_adaptation(results, out / "adaptation.png")
 
