@@ -20,7 +20,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check jaxmeta tests experiments benchmarks
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=12 tests
 
 lint: $(STAMP)
 	$(BIN)/ruff check jaxmeta tests experiments benchmarks

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 
 from jaxmeta import algorithms, envs
-from jaxmeta.algorithms.base import MetaConfig, MetaLearner
+from jaxmeta.algorithms.base import MetaLearner
 from jaxmeta.envs.base import check_split
 from jaxmeta.train import TrainOptions, restore_states
 
@@ -51,9 +51,10 @@ def evaluate(learner: MetaLearner, states: Any, key: jax.Array, split: str = "te
     }
 
 
-def config_from_dict(d: dict) -> MetaConfig:
-    """Rebuilds a config dataclass from its JSON form (lists become tuples)."""
-    return MetaConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+def config_from_dict(algo: str, d: dict):
+    """Rebuilds algorithm ``algo``'s config dataclass from its JSON form (lists → tuples)."""
+    cls = algorithms.config_class(algo)
+    return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
 
 def load_run(run_dir: str | Path, step: int | None = None):
@@ -68,7 +69,7 @@ def load_run(run_dir: str | Path, step: int | None = None):
         raise FileNotFoundError(f"{run_dir} is not a jaxmeta run (no config.json)")
     desc = json.loads(cfg_path.read_text())
     family = envs.make(desc["env"], **desc.get("env_overrides", {}))
-    learner = algorithms.make(desc["algo"], family, config_from_dict(desc["config"]))
+    learner = algorithms.make(desc["algo"], family, config_from_dict(desc["algo"], desc["config"]))
     opts = TrainOptions(**desc["train"])
     states, step = restore_states(learner, run_dir, opts.seed, opts.seeds, step)
     return learner, states, desc, step

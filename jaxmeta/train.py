@@ -177,9 +177,12 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
                     if ln and json.loads(ln)["iteration"] < start]
         metrics_path.write_text("".join(ln + "\n" for ln in kept))
     else:
-        if (out / "checkpoints").exists() and any((out / "checkpoints").iterdir()):
+        has_ckpt = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
+        has_metrics = metrics_path.exists() and metrics_path.stat().st_size > 0
+        if has_ckpt or has_metrics:  # never overwrite what a run wrote
             raise FileExistsError(
-                f"{out} already holds a run; pass resume=True (--resume) or choose another out")
+                f"{out} already holds a run; pass resume=True (--resume), choose another out, "
+                "or delete it")
         out.mkdir(parents=True, exist_ok=True)
         states = compiled_init(learner.init)(seed_keys(options.seed, options.seeds))
         metrics_path.write_text("")

@@ -99,3 +99,19 @@ def test_unknown_algo_and_bad_config_are_refused():
         algorithms.MetaConfig(meta_gradient="second")
     with pytest.raises(ValueError, match="outer"):
         algorithms.MetaConfig(outer="sgd")
+
+
+@pytest.mark.parametrize("overrides", [
+    {"outer": "ppo"},
+    {"meta_gradient": "exact"},
+    {"meta_gradient": "first_order", "inner_steps": 2, "remat": True},
+], ids=["ppo", "exact-trpo", "first-order-K2-remat"])
+def test_maml_variants_update_parameters(overrides):
+    learner = tiny_learner("maml", **overrides)
+    state = learner.init(KEY)
+    new, m = jax.jit(learner.update)(state)
+    assert all(np.isfinite(float(v)) for v in jax.tree.leaves(m) if jnp.ndim(v) == 0)
+    assert m["returns_by_step"].shape == (learner.config.inner_steps + 1,)
+    moved = jax.tree.map(lambda a, b: float(jnp.abs(a - b).max()), state.params["policy"],
+                         new.params["policy"])
+    assert max(jax.tree.leaves(moved)) > 0, "the meta-update did not change θ"

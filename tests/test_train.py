@@ -19,6 +19,9 @@ from jaxmeta.train import (
 from tests.helpers import run_config, tiny_learner
 
 OPTS = dict(progress=False, chunk=2)
+# The trainer's guarantees do not depend on the method; a first-order PPO MAML compiles
+# several times faster than the TRPO default (TRPO is covered in test_algorithms).
+FAST = dict(outer="ppo", meta_gradient="first_order")
 
 
 def read_metrics(path):
@@ -26,7 +29,7 @@ def read_metrics(path):
 
 
 def test_same_seed_same_metrics_bit_for_bit(tmp_path):
-    learner = tiny_learner("maml")
+    learner = tiny_learner("maml", **FAST)
     _, a = train(learner, tmp_path / "a", TrainOptions(iterations=4, seeds=2, **OPTS))
     _, b = train(learner, tmp_path / "b", TrainOptions(iterations=4, seeds=2, **OPTS))
     assert a == b
@@ -37,28 +40,34 @@ def test_same_seed_same_metrics_bit_for_bit(tmp_path):
 def test_vmapped_seeds_equal_single_seed_runs(tmp_path):
     """Seed s of a 3-seed vmapped run equals a single run of seed s up to float32
     rounding: XLA's CPU kernels reduce batched matmuls in another order than unbatched
-    ones (measured: |Δ| ≤ 1e-4 on returns of magnitude ~10 after 4 TRPO iterations;
-    runs with the same seeds *and* seed count are bit-exact, see the test above)."""
-    learner = tiny_learner("maml")
-    _, batched = train(learner, tmp_path / "all", TrainOptions(iterations=4, seeds=3, **OPTS))
+    ones, and TRPO's CG and line search amplify the drift over iterations (measured:
+    relative |Δ| up to ~4e-4 after 4 iterations). A wrong per-seed key derivation would
+    differ by O(1). Runs with the same seeds *and* seed count are bit-exact (test above)."""
+    learner = tiny_learner("maml", **FAST)
+    _, batched = train(learner, tmp_path / "all", TrainOptions(iterations=2, seeds=3, **OPTS))
     for s in range(3):
-        _, single = train(learner, tmp_path / f"s{s}",
-                          TrainOptions(iterations=4, seeds=1, seed=s, **OPTS))
+        _, single = train(
+            learner, tmp_path / f"s{s}", TrainOptions(iterations=2, seeds=1, seed=s, **OPTS)
+        )
         mine = [r for r in batched if r["seed"] == s]
-        assert len(mine) == len(single) == 4
+        assert len(mine) == len(single) == 2
         for x, y in zip(mine, single, strict=True):
             assert x.keys() == y.keys()
             for k in x:
-                np.testing.assert_allclose(x[k], y[k], rtol=1e-4, atol=1e-4, err_msg=k)
+                np.testing.assert_allclose(x[k], y[k], rtol=1e-3, atol=1e-4, err_msg=k)
 
 
 def test_resume_is_bit_exact(tmp_path):
-    learner = tiny_learner("meta_sgd")
-    rc = run_config("meta_sgd")
+    learner = tiny_learner("maml", **FAST)
+    rc = run_config(**FAST)
     full = TrainOptions(iterations=6, seeds=2, checkpoint_every=2, **OPTS)
     train(learner, tmp_path / "full", full, rc)
-    train(learner, tmp_path / "cut", TrainOptions(iterations=4, seeds=2, checkpoint_every=2,
-                                                  **OPTS), rc)
+    train(
+        learner,
+        tmp_path / "cut",
+        TrainOptions(iterations=4, seeds=2, checkpoint_every=2, **OPTS),
+        rc,
+    )
     # a crash after a checkpoint may leave extra metric lines; they are recomputed
     with (tmp_path / "cut" / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"iteration": 4, "seed": 0, "loss": 123.0}) + "\n")
@@ -78,13 +87,20 @@ def _poisoned(learner: MetaLearner, at: int) -> MetaLearner:
 
 
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    base = tiny_learner("maml")
+    base = tiny_learner("maml", **FAST)
     learner = _poisoned(base, at=5)
     out = tmp_path / "nan"
-    with pytest.raises(NonFiniteLossError, match=r"iteration 5 \(seed 0\).*last good checkpoint: "
-                                                 r"iteration 4"):
-        train(learner, out, TrainOptions(iterations=10, seeds=1, checkpoint_every=2, **OPTS),
-              run_config())
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r"iteration 5 \(seed 0\).*last good checkpoint: "
+        r"iteration 4",
+    ):
+        train(
+            learner,
+            out,
+            TrainOptions(iterations=10, seeds=1, checkpoint_every=2, **OPTS),
+            run_config(**FAST),
+        )
     its = [r["iteration"] for r in read_metrics(out)]
     assert its == [0, 1, 2, 3, 4]
     states, step = restore_states(base, out, 0, 1)
@@ -92,23 +108,48 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(states.params))
 
 
+def test_nan_before_first_checkpoint_keeps_metrics(tmp_path):
+    learner = _poisoned(tiny_learner("maml", **FAST), at=1)
+    out = tmp_path / "early"
+    opts = TrainOptions(iterations=4, checkpoint_every=4, **OPTS)
+    with pytest.raises(NonFiniteLossError, match="iteration 1 .*no checkpoint was written yet"):
+        train(learner, out, opts, run_config(**FAST))
+    before = (out / "metrics.jsonl").read_text()
+    assert [json.loads(ln)["iteration"] for ln in before.splitlines()] == [0]
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(tiny_learner("maml", **FAST), out, opts, run_config(**FAST))
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(tiny_learner("maml", **FAST), out, opts, run_config(**FAST), resume=True)
+    assert (out / "metrics.jsonl").read_text() == before
+
+
 def test_resume_with_another_config_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(tiny_learner("maml"), out, TrainOptions(iterations=2, **OPTS), run_config())
+    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS), run_config(**FAST))
     before = (out / "metrics.jsonl").read_text()
     with pytest.raises(ConfigMismatchError, match=r"config.inner_lr: saved 0.1, requested 0.5"):
-        train(tiny_learner("maml", inner_lr=0.5), out, TrainOptions(iterations=4, **OPTS),
-              run_config(inner_lr=0.5), resume=True)
+        train(
+            tiny_learner("maml", inner_lr=0.5, **FAST),
+            out,
+            TrainOptions(iterations=4, **OPTS),
+            run_config(inner_lr=0.5, **FAST),
+            resume=True,
+        )
     with pytest.raises(FileExistsError, match="resume"):
-        train(tiny_learner("maml"), out, TrainOptions(iterations=2, **OPTS), run_config())
+        train(
+            tiny_learner("maml", **FAST),
+            out,
+            TrainOptions(iterations=2, **OPTS),
+            run_config(**FAST),
+        )
     assert (out / "metrics.jsonl").read_text() == before  # nothing written is lost
 
 
 def test_checkpoint_of_another_shape_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(tiny_learner("maml"), out, TrainOptions(iterations=2, **OPTS), run_config())
+    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS), run_config(**FAST))
     with pytest.raises(ConfigMismatchError, match="does not match"):
-        restore_states(tiny_learner("maml", hidden_sizes=(16,)), out, 0, 1)
+        restore_states(tiny_learner("maml", hidden_sizes=(16,), **FAST), out, 0, 1)
 
 
 def test_train_options_validation():
@@ -118,15 +159,22 @@ def test_train_options_validation():
         TrainOptions(iterations=-1)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "--algo", "reptile", "--out", "x"], "unknown algo 'reptile'; registered algos: "
-                                                    "maml, meta_sgd, oracle"),
-    (["train", "--env", "cartpole", "--out", "x"], "unknown env 'cartpole'; registered envs: "
-                                                    "navigation2d"),
-    (["train", "--meta-batch-size", "0", "--out", "x"], "meta_batch_size must be a positive"),
-    (["train", "--seeds", "-1", "--out", "x"], "seeds must be a positive integer"),
-    (["train", "--outer", "adam", "--out", "x"], "outer='adam' is not valid"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["train", "--algo", "reptile", "--out", "x"],
+            "unknown algo 'reptile'; registered algos: maml, meta_sgd, oracle",
+        ),
+        (
+            ["train", "--env", "cartpole", "--out", "x"],
+            "unknown env 'cartpole'; registered envs: navigation2d",
+        ),
+        (["train", "--meta-batch-size", "0", "--out", "x"], "meta_batch_size must be a positive"),
+        (["train", "--seeds", "-1", "--out", "x"], "seeds must be a positive integer"),
+        (["train", "--outer", "adam", "--out", "x"], "outer='adam' is not valid"),
+    ],
+)
 def test_cli_bad_input(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert cli.main(argv) == 2
@@ -136,17 +184,57 @@ def test_cli_bad_input(argv, message, capsys, tmp_path, monkeypatch):
 
 def test_cli_train_eval_plot_end_to_end(tmp_path, capsys):
     out = str(tmp_path / "run")
-    args = ["train", "--algo", "maml", "--env", "navigation2d", "--env-arg", "horizon=10",
-            "--seeds", "2", "--iterations", "2", "--out", out, "--no-progress",
-            "--hidden-sizes", "8", "--meta-batch-size", "3", "--inner-episodes", "2",
-            "--outer-episodes", "2", "--eval-episodes", "2", "--cg-iters", "3",
-            "--ls-max-backtracks", "4", "--ppo-epochs", "2", "--value-hidden-sizes", "8"]
+    args = [
+        "train",
+        "--algo",
+        "maml",
+        "--env",
+        "navigation2d",
+        "--env-arg",
+        "horizon=10",
+        "--seeds",
+        "2",
+        "--iterations",
+        "2",
+        "--out",
+        out,
+        "--no-progress",
+        "--hidden-sizes",
+        "8",
+        "--meta-batch-size",
+        "3",
+        "--inner-episodes",
+        "2",
+        "--outer-episodes",
+        "2",
+        "--eval-episodes",
+        "2",
+        "--cg-iters",
+        "3",
+        "--ls-max-backtracks",
+        "4",
+        "--ppo-epochs",
+        "2",
+        "--value-hidden-sizes",
+        "8",
+        "--outer",
+        "ppo",
+        "--meta-gradient",
+        "first_order",
+        "--remat",
+        "false",
+    ]
     assert cli.main(args) == 0
     desc = json.loads((tmp_path / "run" / "config.json").read_text())
     assert desc["config"]["hidden_sizes"] == [8] and desc["train"]["seeds"] == 2
+    assert desc["config"]["outer"] == "ppo" and desc["config"]["remat"] is False
     capsys.readouterr()
-    assert cli.main(["eval", out, "--split", "test", "--adapt-steps", "3", "--json",
-                     "--num-tasks", "4"]) == 0
+    assert (
+        cli.main(
+            ["eval", out, "--split", "test", "--adapt-steps", "3", "--json", "--num-tasks", "4"]
+        )
+        == 0
+    )
     res = json.loads(capsys.readouterr().out)
     assert res["split"] == "test" and res["num_tasks"] == 4
     assert isinstance(res["pre_adapt_return"], float) and len(res["post_adapt_return"]) == 3

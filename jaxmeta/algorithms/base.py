@@ -190,22 +190,28 @@ def oracle_policy(family: TaskFamily, cfg: MetaConfig) -> PolicySpec:
     return PolicySpec(pol, condition, size)
 
 
-def advantages(traj: Trajectory, cfg: MetaConfig, horizon: int) -> tuple[Array, Array]:
-    """GAE advantages and discounted returns for episodes ``[E, T]`` of one task.
+def gae_from_values(traj: Trajectory, v: Array, gamma: float, lambda_: float) -> Array:
+    """GAE advantages ``[E, T]`` of episodes ``[E, T]`` given state values V(s_t) ``[E, T]``.
 
-    Uses the linear feature baseline fitted on this batch (``baseline="linear"``) or
-    V ≡ 0 (``"none"``); episode ends (incl. the time limit) are treated as terminal.
+    Episode ends (incl. the time limit) are treated as terminal: V(s_{T}) = 0.
     """
-    discount = cfg.gamma * (1.0 - traj.done)
-    returns = jax.vmap(rl.discounted_returns)(traj.reward, discount)
-    if cfg.baseline == "linear":
-        v = rl.fit_linear_baseline(traj.obs, returns, traj.mask, horizon)
-    else:
-        v = jnp.zeros_like(returns)
+    discount = gamma * (1.0 - traj.done)
     v_tp1 = jnp.concatenate([v[:, 1:], jnp.zeros_like(v[:, :1])], axis=1)
     adv = jax.vmap(rl.gae_advantages, in_axes=(0, 0, 0, 0, None))(
-        traj.reward, discount, v, v_tp1, cfg.gae_lambda)
-    return adv * traj.mask, returns
+        traj.reward, discount, v, v_tp1, lambda_)
+    return adv * traj.mask
+
+
+def advantages(traj: Trajectory, cfg: MetaConfig, horizon: int) -> Array:
+    """GAE advantages for episodes ``[E, T]`` of one task, with the linear feature baseline
+    fitted on this batch (``baseline="linear"``) or V ≡ 0 (``"none"``)."""
+    if cfg.baseline == "linear":
+        discount = cfg.gamma * (1.0 - traj.done)
+        returns = jax.vmap(rl.discounted_returns)(traj.reward, discount)
+        v = rl.fit_linear_baseline(traj.obs, returns, traj.mask, horizon)
+    else:
+        v = jnp.zeros_like(traj.reward)
+    return gae_from_values(traj, v, cfg.gamma, cfg.gae_lambda)
 
 
 def log_prob(policy_fn: Callable, traj: Trajectory) -> Array:
@@ -255,7 +261,7 @@ def make_adapt(family: TaskFamily, spec: PolicySpec, inner_opt: optax.GradientTr
 
         def body(th, k):
             traj = rollout(family, spec.fn(th, task), task, k, cfg.inner_episodes)
-            adv, _ = advantages(traj, cfg, family.horizon)
+            adv = advantages(traj, cfg, family.horizon)
             th = inner_step(spec, inner_opt, th, inner_state, task, traj, adv, cfg)
             return th, episode_returns(traj).mean()
 

@@ -24,6 +24,7 @@ from jaxmeta.algorithms.base import (
     MetaLearner,
     PolicySpec,
     blind_policy,
+    gae_from_values,
     log_prob,
     make_act,
     make_adapt,
@@ -51,12 +52,10 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
                             iteration=jnp.zeros((), jnp.int32))
 
     def gae(params, task, traj):
+        """Advantages and value targets (A + V) from the learned critic."""
         v = value.apply(params["value"], spec.condition(traj.obs, task))
-        v_tp1 = jnp.concatenate([v[:, 1:], jnp.zeros_like(v[:, :1])], axis=1)
-        discount = cfg.gamma * (1.0 - traj.done)
-        adv = jax.vmap(rl.gae_advantages, in_axes=(0, 0, 0, 0, None))(
-            traj.reward, discount, v, v_tp1, PPO_GAE_LAMBDA)
-        return adv * traj.mask, (adv + v) * traj.mask
+        adv = gae_from_values(traj, v, cfg.gamma, PPO_GAE_LAMBDA)
+        return adv, (adv + v) * traj.mask
 
     def loss_fn(params, tasks, trajs, advs, targets):
         def one(task, traj, adv, target):

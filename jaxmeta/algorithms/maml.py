@@ -105,14 +105,14 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
 
         def body(theta, k):
             traj = rollout(family, spec.fn(theta, task), task, k, cfg.inner_episodes)
-            adv, _ = advantages(traj, cfg, horizon)
+            adv = advantages(traj, cfg, horizon)
             theta = inner_step(spec, inner_opt, theta, params["inner"], task, traj, adv, cfg)
             return theta, (traj, adv)
 
         theta_k, (inner, inner_adv) = jax.lax.scan(body, params["policy"], keys[:-1])
         pol = spec.fn(theta_k, task)
         outer = rollout(family, pol, task, keys[-1], cfg.outer_episodes)
-        outer_adv, _ = advantages(outer, cfg, horizon)
+        outer_adv = advantages(outer, cfg, horizon)
         old_mean, old_log_std = pol(outer.obs)
         return TaskBatch(inner, inner_adv, outer, outer_adv, old_mean, old_log_std)
 
@@ -152,7 +152,7 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
         loss = surr.mean()
         if cfg.meta_gradient == "exact":
             n = j_hat.shape[0]
-            b = (j_hat.sum() - j_hat) / max(n - 1, 1) if n > 1 else jnp.zeros_like(j_hat)
+            b = (j_hat.sum() - j_hat) / (n - 1) if n > 1 else jnp.zeros_like(j_hat)
             weight = jax.lax.stop_gradient(j_hat - b)
             magic = inner_logp - jax.lax.stop_gradient(inner_logp)  # value 0, grad ∇log P
             loss = loss - jnp.mean(weight * magic)
@@ -176,11 +176,16 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
         return kl_of_dist(adapted_dist(params, tasks, batches), batches)
 
     # --- 3. the meta-iteration --------------------------------------------------------------
-    def update(state: LearnerState):
-        key, k_tasks, k_roll = jax.random.split(state.key, 3)
+    def sample_batches(params, key):
+        """A meta-batch of training tasks and everything sampled on them."""
+        k_tasks, k_roll = jax.random.split(key)
         tasks = family.sample_tasks(k_tasks, cfg.meta_batch_size, "train")
-        task_keys = jax.random.split(k_roll, cfg.meta_batch_size)
-        batches = jax.vmap(sample_task, in_axes=(None, 0, 0))(state.params, tasks, task_keys)
+        keys = jax.random.split(k_roll, cfg.meta_batch_size)
+        return tasks, jax.vmap(sample_task, in_axes=(None, 0, 0))(params, tasks, keys)
+
+    def update(state: LearnerState):
+        key, k_sample = jax.random.split(state.key)
+        tasks, batches = sample_batches(state.params, k_sample)
 
         params = state.params
         if cfg.outer == "trpo":
@@ -199,7 +204,7 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
                 p, o = carry
                 loss, g = jax.value_and_grad(meta_loss)(p, tasks, batches)
                 updates, o = outer_opt.update(g, o, p)
-                return (optax.apply_updates(p, updates), o), (loss, optax.global_norm(g))
+                return (optax.apply_updates(p, updates), o), (loss, optax.tree.norm(g))
 
             (new_params, opt_state), (losses, gnorms) = jax.lax.scan(
                 epoch, (params, state.opt_state), None, length=cfg.ppo_epochs)
@@ -226,10 +231,7 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
 
         Exposed for tests and diagnostics; ``update`` uses the same objective.
         """
-        k_tasks, k_roll = jax.random.split(key)
-        tasks = family.sample_tasks(k_tasks, cfg.meta_batch_size, "train")
-        keys = jax.random.split(k_roll, cfg.meta_batch_size)
-        batches = jax.vmap(sample_task, in_axes=(None, 0, 0))(state.params, tasks, keys)
+        tasks, batches = sample_batches(state.params, key)
         g = jax.grad(meta_loss)(state.params, tasks, batches)
         return jax.tree.map(jnp.negative, g)
 
@@ -239,22 +241,20 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
     return learner, meta_gradient
 
 
+def maml_meta_gradient(family: TaskFamily, config: MetaConfig, learn_inner: bool = False):
+    """Builds MAML (``learn_inner=False``) or Meta-SGD and returns
+    ``(learner, meta_gradient)``; ``meta_gradient(state, key)`` is the estimator that
+    ``update`` ascends, for tests and diagnostics."""
+    opt = inner_lib.meta_sgd(config.inner_lr) if learn_inner else inner_lib.sgd(config.inner_lr)
+    return _build(family, config, blind_policy(family, config), opt, learn_inner)
+
+
 def make_maml(family: TaskFamily, config: MetaConfig | None = None) -> MetaLearner:
     """MAML-RL: fixed inner rate α = ``inner_lr`` (Finn et al. 2017, Alg. 3)."""
-    cfg = config or MetaConfig()
-    return _build(family, cfg, blind_policy(family, cfg), inner_lib.sgd(cfg.inner_lr), False)[0]
+    return maml_meta_gradient(family, config or MetaConfig(), learn_inner=False)[0]
 
 
 def make_meta_sgd(family: TaskFamily, config: MetaConfig | None = None) -> MetaLearner:
     """Meta-SGD: MAML with per-parameter inner rates α (init ``inner_lr``) meta-learned
     jointly with θ:  θ' = θ − α ⊙ ∇L  (Li et al. 2017; TESP Eq. 9)."""
-    cfg = config or MetaConfig()
-    return _build(family, cfg, blind_policy(family, cfg), inner_lib.meta_sgd(cfg.inner_lr),
-                  True)[0]
-
-
-def maml_meta_gradient(family: TaskFamily, config: MetaConfig, learn_inner: bool = False):
-    """Returns ``(learner, meta_gradient)`` where ``meta_gradient(state, key)`` is the
-    estimator ``update`` ascends, for tests and diagnostics."""
-    opt = inner_lib.meta_sgd(config.inner_lr) if learn_inner else inner_lib.sgd(config.inner_lr)
-    return _build(family, config, blind_policy(family, config), opt, learn_inner)
+    return maml_meta_gradient(family, config or MetaConfig(), learn_inner=True)[0]
