@@ -68,6 +68,7 @@ def _env_overrides(items: list[str]) -> dict:
 
 
 def cmd_train(argv: list[str]) -> int:
+    """``train``: meta-train ``--algo`` on ``--env`` with vmapped ``--seeds`` into ``--out``."""
     from jaxmeta.train import TrainOptions, train
 
     pre = argparse.ArgumentParser(add_help=False)
@@ -108,6 +109,7 @@ def cmd_train(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
+    """``eval``: fast-adapt a saved run to tasks of ``--split``; ``--json`` prints one object."""
     import jax
 
     from jaxmeta.evaluate import evaluate, load_run
@@ -137,6 +139,7 @@ def cmd_eval(argv: list[str]) -> int:
 
 
 def cmd_plot(argv: list[str]) -> int:
+    """``plot``: write the learning curves of a run (mean ± std over seeds) as a PNG."""
     from jaxmeta.plot import plot_run
 
     p = argparse.ArgumentParser(prog="python -m jaxmeta plot")
@@ -148,12 +151,14 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_envs(argv: list[str]) -> int:
+    """``envs``: one JSON line per registered task family (sizes, horizon, splits)."""
     for name in envs.names():
         print(json.dumps(envs.make(name).describe()))
     return 0
 
 
 def cmd_algos(argv: list[str]) -> int:
+    """``algos``: the registered method names."""
     print("\n".join(algorithms.names()))
     return 0
 
@@ -163,6 +168,7 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m jaxmeta``; returns the exit code (2 on bad input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m jaxmeta {{{'|'.join(COMMANDS)}}} ...", file=sys.stderr)
