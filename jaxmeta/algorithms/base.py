@@ -23,7 +23,7 @@ import optax
 from flax import struct
 
 from jaxmeta import rl
-from jaxmeta.envs.base import TaskFamily
+from jaxmeta.envs.base import TaskFamily, check_positive
 from jaxmeta.nets import Policy, gaussian_log_prob, gaussian_policy, gaussian_sample
 from jaxmeta.rollout import Trajectory, episode_returns, rollout
 
@@ -81,9 +81,7 @@ def _check_choice(field: str, value: str, choices: tuple[str, ...]) -> None:
 
 def _check_positive(cfg: Any, *fields: str) -> None:
     for f in fields:
-        v = getattr(cfg, f)
-        if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-            raise ValueError(f"{f} must be a positive integer, got {v!r}")
+        check_positive(f, getattr(cfg, f))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,31 +241,41 @@ def inner_step(spec: PolicySpec, inner_opt: optax.GradientTransformation, theta:
     return optax.apply_updates(theta, updates)
 
 
+def fast_adapt(family: TaskFamily, spec: PolicySpec, inner_opt: optax.GradientTransformation,
+               cfg: MetaConfig, theta: Params, inner_state: Any, task: Any, keys: Array):
+    """K = ``len(keys)`` fast-updates on one task (``lax.scan``): per step, sample
+    ``inner_episodes`` with the current θ, compute advantages, take one inner update.
+
+    Returns:
+      (θ_K+1, (episodes ``[K, E, T, ...]``, advantages ``[K, E, T]``)).
+    """
+
+    def body(th, k):
+        traj = rollout(family, spec.fn(th, task), task, k, cfg.inner_episodes)
+        adv = advantages(traj, cfg, family.horizon)
+        th = inner_step(spec, inner_opt, th, inner_state, task, traj, adv, cfg)
+        return th, (traj, adv)
+
+    return jax.lax.scan(body, theta, keys)
+
+
 def make_adapt(family: TaskFamily, spec: PolicySpec, inner_opt: optax.GradientTransformation,
                cfg: MetaConfig, inner_state_of: Callable[[Any], Any]):
     """Builds ``adapt(state, task, key, num_steps)``: test-time fast adaptation.
 
-    Per step: sample ``inner_episodes`` with the current θ, record their mean return, take
-    one inner update. Finally sample ``eval_episodes`` with the adapted θ. No learning of
-    meta-parameters happens here.
+    :func:`fast_adapt` for ``num_steps`` steps (recording the mean return of each step's
+    episodes), then ``eval_episodes`` with the adapted θ. No meta-parameter is learned here.
     """
 
     def adapt(state: LearnerState, task: Any, key: Array, num_steps: int) -> Adapted:
         if not isinstance(num_steps, int) or num_steps < 0:
             raise ValueError(f"adapt_steps must be a non-negative integer, got {num_steps!r}")
-        theta = state.params["policy"]
-        inner_state = inner_state_of(state)
         keys = jax.random.split(key, num_steps + 1)
-
-        def body(th, k):
-            traj = rollout(family, spec.fn(th, task), task, k, cfg.inner_episodes)
-            adv = advantages(traj, cfg, family.horizon)
-            th = inner_step(spec, inner_opt, th, inner_state, task, traj, adv, cfg)
-            return th, episode_returns(traj).mean()
-
-        theta, rets = jax.lax.scan(body, theta, keys[:num_steps])
+        theta, (trajs, _) = fast_adapt(family, spec, inner_opt, cfg, state.params["policy"],
+                                       inner_state_of(state), task, keys[:num_steps])
         final = rollout(family, spec.fn(theta, task), task, keys[-1], cfg.eval_episodes)
-        rets = jnp.concatenate([rets, episode_returns(final).mean()[None]])
+        rets = jnp.concatenate([episode_returns(trajs).mean(axis=-1),
+                                episode_returns(final).mean()[None]])
         return Adapted(params=theta, returns=rets)
 
     return adapt

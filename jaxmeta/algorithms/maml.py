@@ -53,6 +53,7 @@ from jaxmeta.algorithms.base import (
     PolicySpec,
     advantages,
     blind_policy,
+    fast_adapt,
     inner_step,
     log_prob,
     make_act,
@@ -87,7 +88,6 @@ class TaskBatch(NamedTuple):
 
 def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
            inner_opt: optax.GradientTransformation, learn_inner: bool) -> MetaLearner:
-    horizon = family.horizon
     first_order = cfg.meta_gradient == "first_order"
     outer_opt = optax.adam(cfg.outer_lr) if cfg.outer == "ppo" else None
 
@@ -102,17 +102,12 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
     # --- 1. sampling (no gradients) ---------------------------------------------------------
     def sample_task(params, task, key) -> TaskBatch:
         keys = jax.random.split(key, cfg.inner_steps + 1)
-
-        def body(theta, k):
-            traj = rollout(family, spec.fn(theta, task), task, k, cfg.inner_episodes)
-            adv = advantages(traj, cfg, horizon)
-            theta = inner_step(spec, inner_opt, theta, params["inner"], task, traj, adv, cfg)
-            return theta, (traj, adv)
-
-        theta_k, (inner, inner_adv) = jax.lax.scan(body, params["policy"], keys[:-1])
+        theta_k, (inner, inner_adv) = fast_adapt(family, spec, inner_opt, cfg,
+                                                 params["policy"], params["inner"], task,
+                                                 keys[:-1])
         pol = spec.fn(theta_k, task)
         outer = rollout(family, pol, task, keys[-1], cfg.outer_episodes)
-        outer_adv = advantages(outer, cfg, horizon)
+        outer_adv = advantages(outer, cfg, family.horizon)
         old_mean, old_log_std = pol(outer.obs)
         return TaskBatch(inner, inner_adv, outer, outer_adv, old_mean, old_log_std)
 
