@@ -11,7 +11,7 @@ import numpy as np
 
 from jaxmeta import algorithms, envs
 from jaxmeta.algorithms.base import MetaLearner
-from jaxmeta.envs.base import check_split
+from jaxmeta.envs.base import check_positive, check_split
 from jaxmeta.train import TrainOptions, restore_states
 
 
@@ -25,8 +25,7 @@ def evaluate(learner: MetaLearner, states: Any, key: jax.Array, split: str = "te
     ``split`` and ``adapt_steps``.
     """
     check_split(split)
-    if not isinstance(num_tasks, int) or num_tasks <= 0:
-        raise ValueError(f"num_tasks must be a positive integer, got {num_tasks!r}")
+    check_positive("num_tasks", num_tasks)
     if not isinstance(adapt_steps, int) or adapt_steps < 0:
         raise ValueError(f"adapt_steps must be a non-negative integer, got {adapt_steps!r}")
     k_tasks, k_adapt = jax.random.split(key)

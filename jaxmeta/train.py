@@ -21,6 +21,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxmeta.algorithms.base import MetaLearner
+from jaxmeta.envs.base import check_positive
 
 # Fields of the run description that may differ between a run and its resumption.
 RESUMABLE_FIELDS = ("iterations", "chunk", "checkpoint_every", "progress")
@@ -56,9 +57,7 @@ class TrainOptions:
 
     def __post_init__(self):
         for f in ("iterations", "seeds", "chunk"):
-            v = getattr(self, f)
-            if not isinstance(v, int) or isinstance(v, bool) or v <= 0:
-                raise ValueError(f"{f} must be a positive integer, got {v!r}")
+            check_positive(f, getattr(self, f))
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be >= 0, got {self.checkpoint_every!r}")
 
@@ -74,19 +73,21 @@ def _to_json(x: Any) -> Any:
 
 
 def _config_diff(saved: dict, wanted: dict) -> list[str]:
+    """``section.field: saved …, requested …`` for every difference that forbids resuming."""
+
+    def comparable(desc: dict) -> dict:
+        train = {f: v for f, v in desc.get("train", {}).items() if f not in RESUMABLE_FIELDS}
+        return {**desc, "train": train}
+
+    saved, wanted = comparable(saved), comparable(wanted)
     diffs = []
     for k in sorted(set(saved) | set(wanted)):
-        if k == "train":
-            a = {f: v for f, v in saved.get(k, {}).items() if f not in RESUMABLE_FIELDS}
-            b = {f: v for f, v in wanted.get(k, {}).items() if f not in RESUMABLE_FIELDS}
-            diffs += [f"train.{f}: saved {a.get(f)!r}, requested {b.get(f)!r}"
-                      for f in sorted(set(a) | set(b)) if a.get(f) != b.get(f)]
-        elif isinstance(saved.get(k), dict) and isinstance(wanted.get(k), dict):
-            a, b = saved[k], wanted[k]
+        a, b = saved.get(k), wanted.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
             diffs += [f"{k}.{f}: saved {a.get(f)!r}, requested {b.get(f)!r}"
                       for f in sorted(set(a) | set(b)) if a.get(f) != b.get(f)]
-        elif saved.get(k) != wanted.get(k):
-            diffs.append(f"{k}: saved {saved.get(k)!r}, requested {wanted.get(k)!r}")
+        elif a != b:
+            diffs.append(f"{k}: saved {a!r}, requested {b!r}")
     return diffs
 
 
