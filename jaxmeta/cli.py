@@ -151,9 +151,23 @@ def cmd_plot(argv: list[str]) -> int:
 
 
 def cmd_envs(argv: list[str]) -> int:
-    """``envs``: one JSON line per registered task family (sizes, horizon, splits)."""
-    for name in envs.names():
-        print(json.dumps(envs.make(name).describe()))
+    """``envs``: the registered task families (sizes, horizon, control step, splits)."""
+    p = argparse.ArgumentParser(prog="python -m jaxmeta envs")
+    p.add_argument("--json", action="store_true", help="one JSON object per family")
+    args = p.parse_args(argv)
+    rows = [envs.make(name).describe() for name in envs.names()]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+        return 0
+    print(f"{'name':<22}{'obs':>5}{'act':>5}{'horizon':>9}{'dt':>7}  {'train':<11}summary")
+    for r in rows:
+        dt = f"{r['dt']:.3f}" if "dt" in r else "-"
+        pool = f"{r['train_pool']} fixed" if r.get("train_pool") else "sampled"
+        print(f"{r['name']:<22}{r['obs_size']:>5}{r['action_size']:>5}{r['horizon']:>9}{dt:>7}"
+              f"  {pool:<11}{r['summary']}")
+    print("splits: train, test (same distribution, fresh tasks), ood (held out; see each "
+          "family's docstring or --json)")
     return 0
 
 

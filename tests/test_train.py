@@ -168,7 +168,7 @@ def test_train_options_validation():
         ),
         (
             ["train", "--env", "cartpole", "--out", "x"],
-            "unknown env 'cartpole'; registered envs: navigation2d",
+            "unknown env 'cartpole'; registered envs: ant_dir, ",
         ),
         (["train", "--meta-batch-size", "0", "--out", "x"], "meta_batch_size must be a positive"),
         (["train", "--seeds", "-1", "--out", "x"], "seeds must be a positive integer"),

@@ -5,12 +5,44 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxmeta.envs.base import SPLITS, EnvState, TaskFamily, check_split
+from jaxmeta.envs.locomotion import (
+    AntDir,
+    AntDirCrippled,
+    AntDirLowFriction,
+    AntGoal,
+    AntVel,
+    AntVel2D,
+    AntVelWide,
+    HalfCheetahDir,
+    HalfCheetahVel,
+    HalfCheetahVelWide,
+    HopperRandParams,
+    HumanoidDir,
+    HumanoidVel,
+    HumanoidVelWide,
+    Walker2dRandParams,
+)
+from jaxmeta.envs.mjx_base import Dynamics, MJXFamily, MJXTask
 from jaxmeta.envs.navigation import Navigation2D, Navigation2DSparse, NavTask
+from jaxmeta.envs.reach import (
+    AntRing,
+    AntTarget,
+    Reacher2Target,
+    Reacher4Target,
+    ReacherSparse,
+    WheeledGoal,
+)
 
-_REGISTRY: dict[str, Callable[..., TaskFamily]] = {
-    "navigation2d": Navigation2D,
-    "navigation2d_sparse": Navigation2DSparse,
-}
+_PURE_JAX = (Navigation2D, Navigation2DSparse)
+_MJX = (
+    HalfCheetahVel, HalfCheetahVelWide, HalfCheetahDir,
+    AntDir, AntDirLowFriction, AntDirCrippled, AntVel, AntVelWide, AntVel2D, AntGoal,
+    HumanoidDir, HumanoidVel, HumanoidVelWide,
+    WheeledGoal, AntTarget, Reacher2Target, Reacher4Target,
+    AntRing, ReacherSparse,
+    HopperRandParams, Walker2dRandParams,
+)
+_REGISTRY: dict[str, Callable[..., TaskFamily]] = {cls.name: cls for cls in _PURE_JAX + _MJX}
 
 
 def register(name: str, constructor: Callable[..., TaskFamily]) -> None:
@@ -39,5 +71,5 @@ def make(name: str, **overrides) -> TaskFamily:
         raise ValueError(f"bad overrides for env {name!r}: {e}") from None
 
 
-__all__ = ["SPLITS", "EnvState", "NavTask", "TaskFamily", "check_split", "make", "names",
-           "register"]
+__all__ = ["SPLITS", "Dynamics", "EnvState", "MJXFamily", "MJXTask", "NavTask", "TaskFamily",
+           "check_split", "make", "names", "register"]

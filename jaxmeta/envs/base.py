@@ -113,4 +113,5 @@ class TaskFamily(abc.ABC):
             "action_size": self.action_size,
             "horizon": self.horizon,
             "splits": list(SPLITS),
+            "summary": (type(self).__doc__ or "").strip().split("\n")[0],
         }

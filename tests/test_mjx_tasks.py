@@ -1,0 +1,177 @@
+"""Task distributions, splits, fixed training sets and input errors of the MJX families.
+
+Nothing here steps physics, so nothing here compiles an MJX step.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmeta import cli, envs
+from jaxmeta.envs.mjx_base import MJXFamily
+from tests import mjx_harness as H
+
+MJX_NAMES = [n for n in envs.names() if isinstance(H.family(n), MJXFamily)]
+N = 400
+
+
+def _targets(name, split, seed=0):
+    return np.asarray(H.family(name).sample_tasks(jax.random.PRNGKey(seed), N, split).target)
+
+
+def _rho(x):
+    return np.linalg.norm(x, axis=-1)
+
+
+def _within(lo, hi):
+    return lambda v: (lo - 1e-6 <= v) & (v <= hi + 1e-6)
+
+
+def _abs_within(lo, hi):
+    return lambda v: _within(lo, hi)(np.abs(v))
+
+
+def _rho_within(lo, hi):
+    return lambda g: _within(lo, hi)(_rho(g))
+
+
+# name -> split -> predicate every sampled target must satisfy
+REGIONS = {
+    "halfcheetah_vel": {"train": _within(0, 2), "ood": _within(-2, 0)},
+    "halfcheetah_vel_wide": {"train": _abs_within(0, 2), "ood": _abs_within(2, 3)},
+    "ant_vel": {"train": _within(0, 3), "ood": _within(-3, 0)},
+    "ant_vel_wide": {"train": _abs_within(0, 3), "ood": _abs_within(3, 4)},
+    "ant_vel2d": {"train": _abs_within(0, 3), "ood": _abs_within(3, 4)},
+    "humanoid_vel": {"train": _within(0, 1.5), "ood": _within(-1.5, 0)},
+    "humanoid_vel_wide": {"train": _abs_within(0, 1.5), "ood": _abs_within(1.5, 2)},
+    "ant_goal": {"train": _rho_within(0, 3), "ood": _rho_within(3, 4)},
+    "reacher2_target": {"train": _rho_within(0.2, 1.1), "ood": _rho_within(1.1, 1.5)},
+    "wheeled_goal": {"train": _rho_within(0.4, 2.2), "ood": _rho_within(2.2, 3.0)},
+    "ant_ring": {"train": _rho_within(3, 7), "ood": _rho_within(7, 9)},
+}
+REGIONS["reacher4_target"] = REGIONS["reacher_sparse"] = REGIONS["reacher2_target"]
+REGIONS["ant_target"] = REGIONS["wheeled_goal"]
+for _d in ("halfcheetah_dir", "humanoid_dir", "ant_dir", "ant_dir_low_friction",
+           "ant_dir_crippled"):
+    REGIONS[_d] = {"train": lambda d: np.abs(d) == 1, "ood": lambda d: np.abs(d) == 1}
+
+
+def test_every_mjx_family_has_a_stated_region():
+    assert sorted(REGIONS) == sorted(n for n in MJX_NAMES if not n.endswith("_rand"))
+
+
+@pytest.mark.parametrize("name", sorted(REGIONS))
+def test_splits_draw_from_their_regions(name):
+    for split, region in (("train", "train"), ("test", "train"), ("ood", "ood")):
+        x = _targets(name, split)
+        assert np.all(REGIONS[name][region](x)), f"{name}: {split} targets leave the stated region"
+    if name.endswith("_target") or name in ("ant_goal", "ant_ring", "reacher_sparse"):
+        # uniform by area: half the targets lie beyond the median radius sqrt((a²+b²)/2)
+        x = _targets(name, "test")
+        assert 0.4 < np.mean(_rho(x) > np.median(_rho(x))) < 0.6
+    if "_dir" in name:
+        assert 0.35 < np.mean(_targets(name, "train") > 0) < 0.65  # both directions occur
+
+
+@pytest.mark.parametrize("name", ["reacher2_target", "reacher4_target", "wheeled_goal",
+                                  "ant_target", "ant_ring", "reacher_sparse"])
+def test_fixed_training_set(name):
+    fam = H.family(name)
+    pool = np.asarray(fam.train_tasks().target)
+    assert pool.shape == (100, 2)
+    np.testing.assert_array_equal(pool, np.asarray(envs.make(name).train_tasks().target))
+    other = np.asarray(envs.make(name, task_seed=1).train_tasks().target)
+    assert not np.allclose(pool, other)
+    batch = np.asarray(fam.sample_tasks(jax.random.PRNGKey(3), 20, "train").target)
+    assert all(np.any(np.all(pool == t, axis=1)) for t in batch)  # drawn from the pool
+    np.testing.assert_array_equal(  # same key, same tasks
+        batch, np.asarray(fam.sample_tasks(jax.random.PRNGKey(3), 20, "train").target))
+    # test tasks are fresh: none coincides with a training target
+    test = np.asarray(fam.sample_tasks(jax.random.PRNGKey(3), 100, "test").target)
+    assert not any(np.any(np.all(pool == t, axis=1)) for t in test)
+    # asking for the whole pool gives every training task once
+    whole = np.asarray(fam.sample_tasks(jax.random.PRNGKey(4), 100, "train").target)
+    assert len(np.unique(whole, axis=0)) == 100
+
+
+def test_ood_dynamics_shifts():
+    low = H.family("ant_dir_low_friction").sample_tasks(jax.random.PRNGKey(0), 50, "ood")
+    np.testing.assert_allclose(np.asarray(low.dynamics.geom_friction), 0.5)
+    np.testing.assert_array_equal(np.asarray(low.dynamics.actuator_gear), 1.0)
+    crip = H.family("ant_dir_crippled").sample_tasks(jax.random.PRNGKey(0), 50, "ood")
+    gear = np.asarray(crip.dynamics.actuator_gear)
+    assert np.all((gear == 0).sum(1) == 2)  # exactly one leg: its hip and ankle
+    legs = {tuple(np.flatnonzero(g == 0)) for g in gear}
+    assert legs <= {(0, 1), (2, 3), (4, 5), (6, 7)} and len(legs) == 4
+    np.testing.assert_array_equal(np.asarray(crip.dynamics.geom_friction), 1.0)
+    for name in ("ant_dir", "ant_dir_crippled", "ant_dir_low_friction"):
+        train = H.family(name).sample_tasks(jax.random.PRNGKey(0), 20, "train")
+        for leaf in jax.tree.leaves(train.dynamics):
+            np.testing.assert_array_equal(np.asarray(leaf), 1.0)  # nominal in training
+    mixed = H.family("ant_dir").sample_tasks(jax.random.PRNGKey(0), 200, "ood").dynamics
+    frac_low = np.mean(np.asarray(mixed.geom_friction)[:, 0] == 0.5)
+    assert 0.35 < frac_low < 0.65
+
+
+@pytest.mark.parametrize("name", ["hopper_rand", "walker_rand"])
+def test_randomized_dynamics_ranges(name):
+    fam = H.family(name)
+    tr = fam.sample_tasks(jax.random.PRNGKey(0), 200, "train").dynamics
+    ood = fam.sample_tasks(jax.random.PRNGKey(0), 200, "ood").dynamics
+    for field, base in (("body_mass", 1.5), ("dof_damping", 1.3), ("geom_friction", 1.5)):
+        u_tr = np.log(np.asarray(getattr(tr, field))) / np.log(base)
+        u_ood = np.log(np.asarray(getattr(ood, field))) / np.log(base)
+        if field == "body_mass":  # the world body is never scaled
+            assert np.all(u_tr[:, 0] == 0) and np.all(u_ood[:, 0] == 0)
+            u_tr, u_ood = u_tr[:, 1:], u_ood[:, 1:]
+        assert np.all(np.abs(u_tr) <= 3 + 1e-5) and np.abs(u_tr).max() > 2.5
+        assert np.all((np.abs(u_ood) >= 3 - 1e-5) & (np.abs(u_ood) <= 4 + 1e-5))
+    assert fam.task_feature_size == (fam.mj_model.nbody + fam.mj_model.nv + fam.mj_model.ngeom
+                                     + fam.mj_model.nu)
+
+
+def test_wrong_action_shape_raises_at_trace_time():
+    fam = H.family("reacher2_target")
+    task = jax.tree.map(lambda x: x[0], fam.sample_tasks(jax.random.PRNGKey(0), 1))
+
+    def bad(key):
+        state = fam.reset(key, task)
+        return fam.step(state, jnp.zeros(fam.action_size + 1), task)
+
+    with pytest.raises(ValueError, match=r"reacher2_target: action must have shape \(2,\)"):
+        jax.eval_shape(bad, jax.random.PRNGKey(0))
+
+
+def test_bad_family_arguments():
+    with pytest.raises(ValueError, match="unknown env 'ant_dirr'.*ant_dir"):
+        envs.make("ant_dirr")
+    with pytest.raises(ValueError, match="ood_shift='icy' is unknown"):
+        envs.make("ant_dir", ood_shift="icy")
+    with pytest.raises(ValueError, match="num_train_tasks must be a positive integer"):
+        envs.make("reacher2_target", num_train_tasks=0)
+    with pytest.raises(ValueError, match="no fixed training set"):
+        H.family("ant_vel").train_tasks()
+    with pytest.raises(ValueError, match="iterations must be a positive integer"):
+        envs.make("ant_vel", iterations=0)
+    fast = envs.make("ant_vel", iterations=1, ls_iterations=4)
+    assert (fast.mj_model.opt.iterations, fast.mj_model.opt.ls_iterations) == (1, 4)
+    assert H.family("ant_vel").mj_model.opt.iterations == 4
+
+
+def test_envs_command_lists_every_family(capsys):
+    assert cli.main(["envs", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == envs.names()
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["reacher4_target"]["obs_size"] == 14
+    assert by_name["reacher4_target"]["action_size"] == 4
+    assert by_name["ant_ring"]["horizon"] == 200 and by_name["ant_ring"]["dt"] == 0.05
+    assert by_name["reacher_sparse"]["horizon"] == 250
+    assert cli.main(["envs"]) == 0
+    table = capsys.readouterr().out
+    assert "wheeled_goal" in table and "100 fixed" in table
