@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-envs renders clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,14 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/maml_throughput.py
+
+# Raw simulator throughput of every task family at batch 1, 64 and 1024 (~20 min on 2 CPU cores).
+bench-envs: $(STAMP)
+	$(BIN)/python benchmarks/env_throughput.py
+
+# One PNG per task family into docs/envs/ (headless OpenGL through EGL).
+renders: $(STAMP)
+	MUJOCO_GL=egl $(BIN)/python experiments/render_envs.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
