@@ -51,6 +51,35 @@ def _direction(key: Array, n: int) -> Array:
     return jnp.where(jax.random.bernoulli(key, 0.5, (n, 1)), 1.0, -1.0).astype(jnp.float32)
 
 
+class _VelocityTasks:
+    """Goal-velocity task sampling shared by cheetah, ant and humanoid families.
+
+    ``train``/``test``: v* ~ U[velocity_range] per component (``velocity_dim`` of them).
+    ``ood``: v* ~ U[ood_range], or, when ``ood_speed`` is set, |v*_i| ~ U[ood_speed] with
+    a random sign per component.
+    """
+
+    velocity_range: tuple[float, float]
+    ood_range: tuple[float, float] | None = None
+    ood_speed: tuple[float, float] | None = None
+    velocity_dim = 1
+
+    def draw_tasks(self, key, n, split):
+        d = self.velocity_dim
+        if split != "ood":
+            return MJXTask(target=_uniform(key, n, *self.velocity_range, dim=d))
+        if self.ood_speed is not None:
+            return MJXTask(target=_outside(key, n, *self.ood_speed, dim=d))
+        return MJXTask(target=_uniform(key, n, *self.ood_range, dim=d))
+
+
+class _DirectionTasks:
+    """Direction tasks d = ±1 with probability ½ in every split (no held-out region)."""
+
+    def draw_tasks(self, key, n, split):
+        return MJXTask(target=_direction(key, n))
+
+
 # ------------------------------------------------------------------------ half-cheetah
 class _Cheetah(MJXFamily):
     """Half-cheetah (brax's ``half_cheetah.xml``).
@@ -73,7 +102,7 @@ class _Cheetah(MJXFamily):
         return (after.qpos[0] - before.qpos[0]) / self.dt
 
 
-class HalfCheetahVel(_Cheetah):
+class HalfCheetahVel(_VelocityTasks, _Cheetah):
     """Goal velocity: r = −|v_x − v*| − 0.05‖a‖² (MAML §5.3).
 
     Splits: ``train``/``test`` v* ~ U[0, 2]; ``ood`` v* ~ U[−2, 0] (the model-based paper's
@@ -82,11 +111,7 @@ class HalfCheetahVel(_Cheetah):
 
     name = "halfcheetah_vel"
     velocity_range = (0.0, 2.0)
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_uniform(key, n, -2.0, 0.0))
-        return MJXTask(target=_uniform(key, n, *self.velocity_range))
+    ood_range = (-2.0, 0.0)
 
     def reward(self, before, after, ctrl, task):
         v = self.forward_velocity(before, after)
@@ -101,14 +126,12 @@ class HalfCheetahVelWide(HalfCheetahVel):
     """
 
     name = "halfcheetah_vel_wide"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_outside(key, n, 2.0, 3.0))
-        return MJXTask(target=_uniform(key, n, -2.0, 2.0))
+    velocity_range = (-2.0, 2.0)
+    ood_range = None
+    ood_speed = (2.0, 3.0)
 
 
-class HalfCheetahDir(_Cheetah):
+class HalfCheetahDir(_DirectionTasks, _Cheetah):
     """Direction: r = d·v_x − 0.05‖a‖² with d ∈ {−1, +1} (MAML forward/backward).
 
     Splits: all three draw d = ±1 with probability ½ (a binary task has no held-out
@@ -116,9 +139,6 @@ class HalfCheetahDir(_Cheetah):
     """
 
     name = "halfcheetah_dir"
-
-    def draw_tasks(self, key, n, split):
-        return MJXTask(target=_direction(key, n))
 
     def reward(self, before, after, ctrl, task):
         v = self.forward_velocity(before, after)
@@ -163,18 +183,15 @@ class _Ant(MJXFamily):
         return self.ctrl_cost * jnp.sum(ctrl**2) + self.contact_cost * contact
 
 
-class AntVel(_Ant):
+class AntVel(_VelocityTasks, _Ant):
     """Goal velocity: r = −|v_x − v*| − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05.
 
     Splits: ``train``/``test`` v* ~ U[0, 3]; ``ood`` v* ~ U[−3, 0].
     """
 
     name = "ant_vel"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_uniform(key, n, -3.0, 0.0))
-        return MJXTask(target=_uniform(key, n, 0.0, 3.0))
+    velocity_range = (0.0, 3.0)
+    ood_range = (-3.0, 0.0)
 
     def reward(self, before, after, ctrl, task):
         v = self.velocity(before, after)[0]
@@ -185,14 +202,12 @@ class AntVelWide(AntVel):
     """Goal velocity over U[−3, 3] (same reward as ``ant_vel``); ``ood`` |v*| ~ U[3, 4]."""
 
     name = "ant_vel_wide"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_outside(key, n, 3.0, 4.0))
-        return MJXTask(target=_uniform(key, n, -3.0, 3.0))
+    velocity_range = (-3.0, 3.0)
+    ood_range = None
+    ood_speed = (3.0, 4.0)
 
 
-class AntVel2D(_Ant):
+class AntVel2D(_VelocityTasks, _Ant):
     """2-D goal velocity: r = −‖v_xy − v*‖₂ − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05.
 
     Splits: ``train``/``test`` v* ~ U[−3, 3]²; ``ood`` each component |v*_i| ~ U[3, 4]
@@ -200,11 +215,9 @@ class AntVel2D(_Ant):
     """
 
     name = "ant_vel2d"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_outside(key, n, 3.0, 4.0, dim=2))
-        return MJXTask(target=_uniform(key, n, -3.0, 3.0, dim=2))
+    velocity_range = (-3.0, 3.0)
+    ood_speed = (3.0, 4.0)
+    velocity_dim = 2
 
     def reward(self, before, after, ctrl, task):
         v = self.velocity(before, after)
@@ -336,7 +349,7 @@ class _Humanoid(MJXFamily):
         return ((z < 1.0) | (z > 2.0)).astype(jnp.float32)
 
 
-class HumanoidDir(_Humanoid):
+class HumanoidDir(_DirectionTasks, _Humanoid):
     """Direction: r = 1.25·d·v_x + 5 − 0.1‖a‖² − min(5·10⁻⁷‖F_ext‖², 10), d = ±1.
 
     All splits draw d = ±1 (``ood`` kept for a uniform API).
@@ -344,26 +357,20 @@ class HumanoidDir(_Humanoid):
 
     name = "humanoid_dir"
 
-    def draw_tasks(self, key, n, split):
-        return MJXTask(target=_direction(key, n))
-
     def reward(self, before, after, ctrl, task):
         v = self.com_velocity(before, after)[0]
         return 1.25 * task.target[0] * v + self.alive_bonus - self.costs(after, ctrl)
 
 
-class HumanoidVel(_Humanoid):
+class HumanoidVel(_VelocityTasks, _Humanoid):
     """Goal velocity: r = −1.25|v_x − v*| + 5 − 0.1‖a‖² − min(5·10⁻⁷‖F_ext‖², 10).
 
     Splits: ``train``/``test`` v* ~ U[0, 1.5]; ``ood`` v* ~ U[−1.5, 0].
     """
 
     name = "humanoid_vel"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_uniform(key, n, -1.5, 0.0))
-        return MJXTask(target=_uniform(key, n, 0.0, 1.5))
+    velocity_range = (0.0, 1.5)
+    ood_range = (-1.5, 0.0)
 
     def reward(self, before, after, ctrl, task):
         v = self.com_velocity(before, after)[0]
@@ -375,11 +382,9 @@ class HumanoidVelWide(HumanoidVel):
     """Goal velocity over U[−1.5, 1.5] (reward as ``humanoid_vel``); ``ood`` |v*| ~ U[1.5, 2]."""
 
     name = "humanoid_vel_wide"
-
-    def draw_tasks(self, key, n, split):
-        if split == "ood":
-            return MJXTask(target=_outside(key, n, 1.5, 2.0))
-        return MJXTask(target=_uniform(key, n, -1.5, 1.5))
+    velocity_range = (-1.5, 1.5)
+    ood_range = None
+    ood_speed = (1.5, 2.0)
 
 
 # ------------------------------------------------------------- randomized dynamics
