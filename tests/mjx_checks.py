@@ -93,7 +93,7 @@ def define(names: list[str]) -> dict:
             c = H.c_rollout(fam, sim_tasks, b, s0.physics.qpos[b], s0.physics.qvel[b],
                             actions[:, b])
             steps = _valid_steps(states, b)
-            assert steps >= 12, f"{name}: episode ended after {steps} steps under random actions"
+            assert steps == H.STEPS, f"{name}: episode ended after {steps} < {H.STEPS} steps"
             dq = np.abs(c["qpos"][:steps] - states.physics.qpos[:steps, b]).max()
             dv = np.abs(c["qvel"][:steps] - states.physics.qvel[:steps, b]).max()
             scale = 1.0 + np.abs(c["qvel"][:steps]).max()
@@ -147,7 +147,7 @@ def define(names: list[str]) -> dict:
         assert feats.shape == (fam.task_feature_size,)
         # second calls with other tasks and actions reuse the compiled programs
         tasks2 = fam.sample_tasks(jax.random.PRNGKey(7), H.BATCH, "test")
-        actions2 = H.random_actions(name, seed=3)
+        actions2 = H.random_actions(name, seed=3, scale=1.0)
         fn = H.rollout_fn(name)
         s0b, states2 = fn(jax.random.split(jax.random.PRNGKey(8), H.BATCH),
                           H.physics_tasks(name, tasks2), actions2)
@@ -155,6 +155,15 @@ def define(names: list[str]) -> dict:
         assert all(np.all(np.isfinite(np.asarray(x))) for x in hooks2)
         assert fn._cache_size() == 1, f"{name}: the second call recompiled"
         assert H.hooks_fn(name)._cache_size() == 1
+        # where full-scale torques end an episode early (humanoid, walker), it stays ended:
+        # no reward and frozen physics afterwards
+        for b in range(H.BATCH):
+            n = _valid_steps(states2, b)
+            assert np.all(np.asarray(states2.reward[n:, b]) == 0.0)
+            q = np.asarray(states2.physics.qpos[:, b])
+            assert np.all(q[n:] == q[n - 1])
+        if fam.name.startswith("humanoid"):  # it does fall, and that ends the episode
+            assert min(_valid_steps(states2, b) for b in range(H.BATCH)) < H.STEPS
         # the agent never observes the task: another target gives the same observations
         moved = tasks.replace(target=tasks.target + 0.5)
         _, obs_moved, _ = H.run_hooks(name, moved, actions, *H.standard_run(name)[3:5])
