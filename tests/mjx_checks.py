@@ -24,10 +24,6 @@ QPOS_TOL = 1e-2
 QVEL_REL = 0.05
 
 
-def _np(tree):
-    return jax.tree.map(np.asarray, tree)
-
-
 def expected_reward(name: str, fam: MJXFamily, before, after, action, target) -> float:
     """The reward of one transition, written out from each family's docstring equation."""
     m = fam.mj_model

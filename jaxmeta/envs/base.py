@@ -53,6 +53,18 @@ def check_positive(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+def sample_annulus(key: Array, n: int, r_min: float, r_max: float, theta_min: float = 0.0,
+                   theta_max: float = 2 * jnp.pi) -> Array:
+    """``n`` points uniform by area in the sector r_min < ρ < r_max, θ ∈ [θmin, θmax).
+
+    Returns shape ``[n, 2]``; r_min = 0 gives a disc.
+    """
+    k_r, k_t = jax.random.split(key)
+    rho = jnp.sqrt(jax.random.uniform(k_r, (n,), minval=r_min**2, maxval=r_max**2))
+    theta = jax.random.uniform(k_t, (n,), minval=theta_min, maxval=theta_max)
+    return jnp.stack([rho * jnp.cos(theta), rho * jnp.sin(theta)], axis=-1)
+
+
 def split_key(key: Array, split: str) -> Array:
     """Derives a split-specific key so train/test/ood draws never share randomness."""
     return jax.random.fold_in(key, SPLITS.index(check_split(split)))

@@ -6,7 +6,14 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmeta.envs.base import EnvState, TaskFamily, check_positive, check_split, split_key
+from jaxmeta.envs.base import (
+    EnvState,
+    TaskFamily,
+    check_positive,
+    check_split,
+    sample_annulus,
+    split_key,
+)
 
 Array = jax.Array
 
@@ -16,14 +23,6 @@ class NavTask:
     """A navigation task: the goal position, shape ``[2]`` (``[n, 2]`` when batched)."""
 
     goal: Array
-
-
-def _annulus(key: Array, n: int, r_min: float, r_max: float, theta_min: float, theta_max: float):
-    """Uniform-by-area samples in the annulus sector r_min < ρ < r_max, θ ∈ [θmin, θmax)."""
-    k_r, k_t = jax.random.split(key)
-    rho = jnp.sqrt(jax.random.uniform(k_r, (n,), minval=r_min**2, maxval=r_max**2))
-    theta = jax.random.uniform(k_t, (n,), minval=theta_min, maxval=theta_max)
-    return jnp.stack([rho * jnp.cos(theta), rho * jnp.sin(theta)], axis=-1)
 
 
 class Navigation2D(TaskFamily):
@@ -65,7 +64,7 @@ class Navigation2D(TaskFamily):
         check_split(split)
         key = split_key(key, split)
         if split == "ood":
-            goal = _annulus(key, n, *self.ood_radii, 0.0, 2 * jnp.pi)
+            goal = sample_annulus(key, n, *self.ood_radii)
         else:
             goal = jax.random.uniform(key, (n, 2), minval=-self.goal_range, maxval=self.goal_range)
         return NavTask(goal=goal)
