@@ -33,9 +33,9 @@ bench: $(STAMP)
 bench-envs: $(STAMP)
 	$(BIN)/python benchmarks/env_throughput.py
 
-# One PNG per task family into docs/envs/ (headless OpenGL through EGL).
+# One PNG per task family into docs/envs/ (headless OpenGL: the script defaults MUJOCO_GL=egl).
 renders: $(STAMP)
-	MUJOCO_GL=egl $(BIN)/python experiments/render_envs.py
+	$(BIN)/python experiments/render_envs.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -30,6 +30,7 @@ DEFAULT_STEPS = {1: 200, 64: 50, 1024: 10}
 
 
 def program(fam, batch: int, steps: int):
+    """jit(reset ``batch`` envs, then ``steps`` of vmap(step) with random actions)."""
     def run(key):
         k_task, k_reset, k_act = jax.random.split(key, 3)
         tasks = fam.sample_tasks(k_task, batch, "train")
@@ -47,6 +48,7 @@ def program(fam, batch: int, steps: int):
 
 
 def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
+    """Compile time and median steady-state env steps/s of one family at one batch size."""
     fam = envs.make(name)
     fn = program(fam, batch, steps)
     t0 = time.perf_counter()

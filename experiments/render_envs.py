@@ -43,8 +43,7 @@ def render_mjx(fam: MJXFamily, path: str, steps: int = 10, size=(480, 640)) -> N
         for _ in range(fam.frame_skip):
             mujoco.mj_step(m, d)
     target = np.asarray(task.target)
-    has_goal = target.shape == (2,) and ("target" in fam.name or "goal" in fam.name
-                                          or "ring" in fam.name or "sparse" in fam.name)
+    has_goal = fam.goal_position
     cam = mujoco.MjvCamera()
     cam.lookat[:] = d.subtree_com[1] if fam.name not in TOP_DOWN else (0.0, 0.0, 0.0)
     if has_goal and fam.name not in TOP_DOWN:

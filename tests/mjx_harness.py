@@ -40,6 +40,7 @@ def _physics_signature(fam):
             + tuple(getattr(fam, a, None) for a in attrs) + (_has_dynamics(fam),))
 
 
+@functools.cache
 def program_owner(name: str) -> str:
     """The first registered family that simulates exactly like ``name``.
 

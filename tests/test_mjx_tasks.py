@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxmeta import cli, envs
-from jaxmeta.envs.mjx_base import MJXFamily
+from jaxmeta.envs.mjx_base import MJXFamily, asset_path, load_model
 from tests import mjx_harness as H
 
 MJX_NAMES = [n for n in envs.names() if isinstance(H.family(n), MJXFamily)]
@@ -63,6 +63,10 @@ for _d in ("halfcheetah_dir", "humanoid_dir", "ant_dir", "ant_dir_low_friction",
 
 def test_every_mjx_family_has_a_stated_region():
     assert sorted(REGIONS) == sorted(n for n in MJX_NAMES if not n.endswith("_rand"))
+    # families whose target is a world position (drawn in renders) are exactly these
+    positional = {n for n in MJX_NAMES if H.family(n).goal_position}
+    assert positional == {"ant_goal", "ant_ring", "ant_target", "reacher2_target",
+                          "reacher4_target", "reacher_sparse", "wheeled_goal"}
 
 
 @pytest.mark.parametrize("name", sorted(REGIONS))
@@ -156,6 +160,8 @@ def test_bad_family_arguments():
         envs.make("reacher2_target", num_train_tasks=0)
     with pytest.raises(ValueError, match="no fixed training set"):
         H.family("ant_vel").train_tasks()
+    with pytest.raises(ValueError, match="solver='pgs' is unknown; choose one of"):
+        load_model(asset_path("reacher2.xml"), solver="pgs")
     with pytest.raises(ValueError, match="iterations must be a positive integer"):
         envs.make("ant_vel", iterations=0)
     fast = envs.make("ant_vel", iterations=1, ls_iterations=4)

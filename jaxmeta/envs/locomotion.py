@@ -24,13 +24,13 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from jaxmeta.envs.base import sample_annulus
 from jaxmeta.envs.mjx_base import (
     Dynamics,
     MJXFamily,
     MJXTask,
     cfrc_ext,
     nominal_dynamics,
-    sample_annulus,
 )
 
 Array = jax.Array
@@ -91,14 +91,13 @@ class _Cheetah(MJXFamily):
 
     xml = "half_cheetah.xml"
     frame_skip = 5
-    iterations = 4
-    ls_iterations = 8
     ctrl_cost = 0.05
 
     def observe(self, data, task):
         return jnp.concatenate([data.qpos[1:], data.qvel])
 
     def forward_velocity(self, before, after) -> Array:
+        """v_x = (x_{t+1} − x_t)/dt of the root slide joint."""
         return (after.qpos[0] - before.qpos[0]) / self.dt
 
 
@@ -160,8 +159,6 @@ class _Ant(MJXFamily):
 
     xml = "ant.xml"
     frame_skip = 5
-    iterations = 4
-    ls_iterations = 8
     contact_forces = True
     ctrl_cost = 0.005
     contact_cost = 5e-4
@@ -175,6 +172,7 @@ class _Ant(MJXFamily):
         return jnp.concatenate([qpos, data.qvel])
 
     def velocity(self, before, after) -> Array:
+        """Torso velocity (v_x, v_y) over the control step."""
         return (after.qpos[:2] - before.qpos[:2]) / self.dt
 
     def costs(self, after, ctrl) -> Array:
@@ -233,6 +231,7 @@ class AntGoal(_Ant):
 
     name = "ant_goal"
     observe_xy = True
+    goal_position = True
     ctrl_cost = 0.1
 
     def draw_tasks(self, key, n, split):
@@ -329,8 +328,6 @@ class _Humanoid(MJXFamily):
 
     xml = "humanoid.xml"
     frame_skip = 5
-    iterations = 4
-    ls_iterations = 8
     contact_forces = True
     reset_noise = 0.01
     alive_bonus = 5.0
@@ -341,6 +338,7 @@ class _Humanoid(MJXFamily):
         return jnp.concatenate([data.qpos[2:], data.qvel])
 
     def com_velocity(self, before, after) -> Array:
+        """Centre-of-mass velocity (v_x, v_y) over the control step."""
         return (after.subtree_com[0] - before.subtree_com[0])[:2] / self.dt
 
     def costs(self, after, ctrl) -> Array:
@@ -404,8 +402,6 @@ class _RandParams(MJXFamily):
     """
 
     frame_skip = 4
-    iterations = 4
-    ls_iterations = 8
     reset_noise = 0.005
     log_limit = 3.0
     ood_limits = (3.0, 4.0)

@@ -105,7 +105,7 @@ class MJXTask:
     dynamics: Any = None
 
 
-def load_model(path: str, solver: str = "newton", iterations: int = 1, ls_iterations: int = 4,
+def load_model(path: str, solver: str = "newton", iterations: int = 4, ls_iterations: int = 8,
                eulerdamp: bool = False) -> mujoco.MjModel:
     """Loads an MJCF file and sets the solver options the family documents."""
     m = mujoco.MjModel.from_xml_path(path)
@@ -118,14 +118,6 @@ def load_model(path: str, solver: str = "newton", iterations: int = 1, ls_iterat
     if not eulerdamp:
         m.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_EULERDAMP
     return m
-
-
-def sample_annulus(key: Array, n: int, r_min: float, r_max: float) -> Array:
-    """``n`` points uniform by area in the annulus r_min < ρ < r_max, shape ``[n, 2]``."""
-    k_r, k_t = jax.random.split(key)
-    rho = jnp.sqrt(jax.random.uniform(k_r, (n,), minval=r_min**2, maxval=r_max**2))
-    theta = jax.random.uniform(k_t, (n,), minval=0.0, maxval=2 * jnp.pi)
-    return jnp.stack([rho * jnp.cos(theta), rho * jnp.sin(theta)], axis=-1)
 
 
 class MJXFamily(TaskFamily):
@@ -150,10 +142,13 @@ class MJXFamily(TaskFamily):
     xml: str
     frame_skip: int
     solver: str = "newton"
-    iterations: int = 1
-    ls_iterations: int = 4
+    # 4 Newton iterations / 8 line-search steps: with brax's 1/4, contact-rich models leave
+    # C MuJoCo within 20 control steps (docs/envs.md). Contact-free models may lower it.
+    iterations: int = 4
+    ls_iterations: int = 8
     reset_noise: float = 0.1
     contact_forces: bool = False  # run rne_postconstraint so cfrc_ext is filled
+    goal_position: bool = False  # task.target is an xy position in the world (renders show it)
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = None,
                  task_seed: int = 0, iterations: int | None = None,
@@ -304,11 +299,6 @@ class MJXFamily(TaskFamily):
 
 
 # --------------------------------------------------------------------- state helpers
-def xpos(model: mujoco.MjModel, data: mjx.Data, body: str) -> Array:
-    """World position of ``body`` (``[3]``)."""
-    return data.xpos[mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, body)]
-
-
 def cfrc_ext(data: mjx.Data) -> Array:
     """External contact wrenches per body ``[nbody, 6]`` (needs ``contact_forces=True``)."""
     impl = getattr(data, "_impl", None)

@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import mujoco
 
-from jaxmeta.envs.mjx_base import MJXFamily, MJXTask, sample_annulus
+from jaxmeta.envs.base import sample_annulus
+from jaxmeta.envs.mjx_base import MJXFamily, MJXTask
 
 Array = jax.Array
 
@@ -30,6 +31,7 @@ class _TargetReaching(MJXFamily):
     radii = (0.2, 1.1, 1.5)
     action_cost = 0.001
     reset_noise = 0.0
+    goal_position = True
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = 100, **kwargs):
         super().__init__(horizon=horizon, num_train_tasks=num_train_tasks, **kwargs)
@@ -61,6 +63,8 @@ class _Reacher(_TargetReaching):
     """
 
     frame_skip = 2
+    iterations = 1  # no contacts: one Newton iteration resolves the joint limits
+    ls_iterations = 4
 
     def setup(self):
         self.tip = mujoco.mj_name2id(self.mj_model, mujoco.mjtObj.mjOBJ_BODY, "fingertip")
@@ -108,8 +112,6 @@ class WheeledGoal(_TargetReaching):
     name = "wheeled_goal"
     xml = "wheeled.xml"
     frame_skip = 5
-    iterations = 4
-    ls_iterations = 8
     radii = (0.4, 2.2, 3.0)
 
     def observe(self, data, task):
@@ -133,8 +135,6 @@ class AntTarget(_TargetReaching):
     name = "ant_target"
     xml = "ant.xml"
     frame_skip = 5
-    iterations = 4
-    ls_iterations = 8
     radii = (0.4, 2.2, 3.0)
     reset_noise = 0.1
 
@@ -170,6 +170,7 @@ class AntRing(AntTarget):
         return MJXTask(target=jnp.stack([rho * jnp.cos(alpha), rho * jnp.sin(alpha)], -1))
 
     def reached(self, data, task) -> Array:
+        """Whether the torso is within ``reach_radius`` of the target."""
         return jnp.linalg.norm(data.qpos[:2] - task.target) <= self.reach_radius
 
     def reward(self, before, after, ctrl, task):
