@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-envs renders clean
+.PHONY: install demo test lint bench bench-tesp bench-envs renders tesp-small clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,6 +28,18 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/maml_throughput.py
+
+# TESP vs MAML meta-training throughput on reacher2_target at the small preset (~5 min).
+bench-tesp: $(STAMP)
+	$(BIN)/python benchmarks/tesp_throughput.py
+
+# TESP's experiments at the small scale on a CPU (Fig. 4 for the four families, Fig. 5 on
+# reacher2_target; about 20 min per family on 2 cores), then figures and tables.
+tesp-small: $(STAMP)
+	for f in reacher2_target wheeled_goal reacher4_target ant_target; do \
+	  $(BIN)/python experiments/tesp/run.py --family $$f --scale small || exit 1; done
+	$(BIN)/python experiments/tesp/run.py --family reacher2_target --scale small --ablation
+	$(BIN)/python experiments/tesp/report.py --scale small
 
 # Raw simulator throughput of every task family at batch 1, 64 and 1024 (~20 min on 2 CPU cores).
 bench-envs: $(STAMP)

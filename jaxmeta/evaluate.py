@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,7 @@ def evaluate(learner: MetaLearner, states: Any, key: jax.Array, split: str = "te
     k_tasks, k_adapt = jax.random.split(key)
     tasks = learner.family.sample_tasks(k_tasks, num_tasks, split)
     keys = jax.random.split(k_adapt, num_tasks)
-
-    def one_seed(state):
-        return jax.vmap(lambda t, k: learner.adapt(state, t, k, adapt_steps).returns)(tasks, keys)
-
-    returns = np.asarray(jax.jit(jax.vmap(one_seed))(states))  # [seeds, tasks, steps+1]
+    returns = np.asarray(adaptation_returns(learner, adapt_steps)(states, tasks, keys))
     per_seed = returns.mean(axis=1)  # [seeds, steps+1]
     return {
         "split": split,
@@ -48,6 +45,18 @@ def evaluate(learner: MetaLearner, states: Any, key: jax.Array, split: str = "te
         "post_adapt_return_std": [float(x) for x in per_seed[:, 1:].std(axis=0)],
         "per_seed": per_seed.tolist(),
     }
+
+
+@functools.lru_cache(maxsize=32)
+def adaptation_returns(learner: MetaLearner, adapt_steps: int):
+    """``jit((states, tasks, keys) -> returns [seeds, tasks, adapt_steps + 1])``, compiled
+    once per learner and step count (tasks are an argument, so every split and every
+    evaluation during training reuses one program)."""
+
+    def one_seed(state, tasks, keys):
+        return jax.vmap(lambda t, k: learner.adapt(state, t, k, adapt_steps).returns)(tasks, keys)
+
+    return jax.jit(jax.vmap(one_seed, in_axes=(0, None, None)))
 
 
 def config_from_dict(algo: str, d: dict):

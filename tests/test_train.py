@@ -164,7 +164,7 @@ def test_train_options_validation():
     [
         (
             ["train", "--algo", "reptile", "--out", "x"],
-            "unknown algo 'reptile'; registered algos: maml, meta_sgd, oracle",
+            "unknown algo 'reptile'; registered algos: adaptsv, maml, meta_sgd, oracle",
         ),
         (
             ["train", "--env", "cartpole", "--out", "x"],

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from jaxmeta.algorithms.base import Adapted, LearnerState, MetaConfig, MetaLearner
 from jaxmeta.algorithms.baselines import make_oracle, make_pretrained, make_random_init
 from jaxmeta.algorithms.maml import make_maml, make_meta_sgd
+from jaxmeta.algorithms.tesp import PRESETS, TESPConfig, make_tesp, preset_maker
 from jaxmeta.envs.base import TaskFamily
 
 _REGISTRY: dict[str, tuple[Callable[..., MetaLearner], type]] = {
@@ -15,6 +16,9 @@ _REGISTRY: dict[str, tuple[Callable[..., MetaLearner], type]] = {
     "pretrained": (make_pretrained, MetaConfig),
     "random_init": (make_random_init, MetaConfig),
     "oracle": (make_oracle, MetaConfig),
+    # TESP, AdaptSV and the ablations V1-V5: presets of one method (a preset's fields
+    # override the config's)
+    **{name: (preset_maker(name), TESPConfig) for name in PRESETS},
 }
 
 
@@ -43,4 +47,4 @@ def make(name: str, family: TaskFamily, config=None) -> MetaLearner:
 
 __all__ = ["Adapted", "LearnerState", "MetaConfig", "MetaLearner", "config_class", "make",
            "make_maml", "make_meta_sgd", "make_oracle", "make_pretrained", "make_random_init",
-           "names"]
+           "make_tesp", "names", "TESPConfig"]
