@@ -34,7 +34,8 @@ bench-tesp: $(STAMP)
 	$(BIN)/python benchmarks/tesp_throughput.py
 
 # TESP's experiments at the small scale on a CPU (Fig. 4 for the four families, Fig. 5 on
-# reacher2_target; about 20 min per family on 2 cores), then figures and tables.
+# reacher2_target), then figures and tables. On 2 cores reacher2 takes ~17 min per figure;
+# the wheeled robot, the ant and the 4-link reacher about an hour each.
 tesp-small: $(STAMP)
 	for f in reacher2_target wheeled_goal reacher4_target ant_target; do \
 	  $(BIN)/python experiments/tesp/run.py --family $$f --scale small || exit 1; done

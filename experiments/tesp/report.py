@@ -62,13 +62,15 @@ def table(results: dict[str, dict]) -> str:
     lines = []
     for stem, r in sorted(results.items()):
         s = r["settings"]
+        cmds = "; ".join(f"`{c}`" for c in r.get("commands") or [r["command"]])
         lines += [f"### {stem}", "",
-                  f"`{r['command']}` — {r['device']}, jax {r['jax']}, {r['date']}; "
+                  f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}; "
                   f"{s['seeds']} seeds × {s['iterations']} meta-updates, {s['eval_tasks']} "
                   f"tasks per split, horizon {s['horizon']}. Mean ± std over seeds of the "
                   f"return after {r['adapt_steps']} fast-updates (before adaptation in "
-                  "brackets: the warm-up with h = 0 for TESP/AdaptSV, θ for MAML/Meta-SGD).",
-                  "", "| method | D | D′ | D″ | D − D″ | train min |", "|---|---|---|---|---|---|"]
+                  "brackets: the warm-up with h = 0 for TESP, the initial z for AdaptSV, θ for "
+                  "MAML/Meta-SGD).",
+                  "", "| method | D | D′ | D″ | D − D″ |", "|---|---|---|---|---|"]
         for name, m in r["methods"].items():
             cells = []
             for split in SPLIT_TITLES:
@@ -76,8 +78,7 @@ def table(results: dict[str, dict]) -> str:
                 pre, _ = final_stats(m, split, "pre")
                 cells.append(f"{mu:.1f} ± {sd:.1f} ({pre:.1f})")
             gap = final_stats(m, "train")[0] - final_stats(m, "ood")[0]
-            lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells)
-                         + f" | {gap:.1f} | {m['train_seconds'] / 60:.1f} |")
+            lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + f" | {gap:.1f} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -50,8 +50,8 @@ SCALES = {
     "paper": dict(iterations=500, eval_every=25, eval_tasks=100, seeds=5, horizon=200),
 }
 # Per-family changes to the small scale: on a CPU the 4-link reacher simulates ~4x, the
-# ant and the wheeled robot ~20-40x slower than the 2-link reacher, so fewer meta-updates,
-# seeds and episodes fit in ~20 minutes.
+# ant and the wheeled robot ~20-40x slower than the 2-link reacher, so they get fewer
+# meta-updates, seeds and episodes (still about an hour per family on 2 cores).
 _SLOW = dict(iterations=50, seeds=2, meta_batch_size=6, episodes=6, buffer_size=3,
              eval_tasks=10)
 SMALL_BY_FAMILY = {"ant_target": _SLOW, "wheeled_goal": _SLOW, "reacher4_target": _SLOW}
@@ -163,10 +163,10 @@ def main(argv=None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{args.family}{'_ablation' if args.ablation else ''}_{args.scale}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
+    command = "python experiments/tesp/run.py " + " ".join(sys.argv[1:] if argv is None
+                                                            else argv)
     result.update({
         "family": args.family, "scale": args.scale, "settings": {k: v for k, v in s.items()},
-        "command": "python experiments/tesp/run.py " + " ".join(sys.argv[1:] if argv is None
-                                                                 else argv),
         "device": jax.devices()[0].device_kind, "jax": jax.__version__,
         "date": time.strftime("%Y-%m-%d"), "adapt_steps": ADAPT_STEPS,
     })
@@ -178,7 +178,8 @@ def main(argv=None) -> None:
     log(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds x {s['iterations']} "
         f"meta-updates")
     for m in methods:
-        result["methods"][m] = run_method(m, family, s, args.seed, log)
+        result["methods"][m] = {**run_method(m, family, s, args.seed, log), "command": command}
+        result["commands"] = sorted({r["command"] for r in result["methods"].values()})
         path.write_text(json.dumps(result, indent=1))  # after every method: nothing is lost
     log(f"wrote {path}")
 

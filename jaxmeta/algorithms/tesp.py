@@ -225,8 +225,8 @@ class _EncoderNet(nn.Module):
     def __call__(self, traj: Trajectory) -> Array:
         x = jnp.concatenate([traj.obs, traj.action, traj.reward[..., None]], axis=-1)
         cell = nn.GRUCell(self.gru_size, name="gru")
-        scan = nn.scan(lambda c, carry, xs: _masked_gru_step(c, carry, xs),
-                       variable_broadcast="params", split_rngs={"params": False})
+        scan = nn.scan(_masked_gru_step, variable_broadcast="params",
+                       split_rngs={"params": False})
         carry = jnp.zeros((self.gru_size,), x.dtype)
         final, _ = scan(cell, carry, (x, traj.mask))
         return nn.Dense(self.embedding_size, name="out")(final)
