@@ -51,6 +51,18 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
                            default=None, help=f"default: {f.default!r}")
 
 
+def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
+    """``--mesh`` and the multi-host flags (see :mod:`jaxmeta.distributed`)."""
+    g = parser.add_argument_group("devices")
+    g.add_argument("--mesh", default="",
+                   help="device mesh over seeds and tasks: 'seeds=S,tasks=T', 'auto' (all "
+                        "visible devices) or '' (one device, the default)")
+    g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                   help="multi-host: address of process 0 (jax.distributed.initialize)")
+    g.add_argument("--num-processes", type=int, default=None, help="multi-host: process count")
+    g.add_argument("--process-id", type=int, default=None, help="multi-host: this process")
+
+
 def _config_from_args(cls: type, args: argparse.Namespace):
     overrides = {f.name: getattr(args, "cfg_" + f.name) for f in dataclasses.fields(cls)
                  if getattr(args, "cfg_" + f.name) is not None}
@@ -91,14 +103,18 @@ def cmd_train(argv: list[str]) -> int:
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    add_distributed_flags(p)
     add_config_flags(p, cls)
     args = p.parse_args(argv)
+    from jaxmeta import distributed
+
+    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     env_overrides = _env_overrides(args.env_arg)
     family = envs.make(args.env, **env_overrides)  # validates the name before compiling
     config = _config_from_args(cls, args)
     options = TrainOptions(iterations=args.iterations, seeds=args.seeds, seed=args.seed,
                            chunk=args.chunk, checkpoint_every=args.checkpoint_every,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, mesh=args.mesh)
     learner = algorithms.make(args.algo, family, config)
     run_config = {"algo": args.algo, "env": args.env, "env_overrides": env_overrides,
                   "config": dataclasses.asdict(config)}

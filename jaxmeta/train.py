@@ -3,10 +3,14 @@
 Output of a run in ``out/``: ``config.json`` (what was trained, used to refuse resuming
 with another config), ``metrics.jsonl`` (one line per iteration per seed) and
 ``checkpoints/`` (orbax; the whole vmapped learner state incl. RNG keys).
+
+With ``TrainOptions.mesh`` the same program runs over a ``jax.sharding.Mesh`` of devices
+(seeds and tasks split over its axes; see :mod:`jaxmeta.distributed`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
@@ -20,11 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxmeta import distributed
 from jaxmeta.algorithms.base import MetaLearner
 from jaxmeta.envs.base import check_positive
 
 # Fields of the run description that may differ between a run and its resumption.
-RESUMABLE_FIELDS = ("iterations", "chunk", "checkpoint_every", "progress")
+RESUMABLE_FIELDS = ("iterations", "chunk", "checkpoint_every", "progress", "mesh")
 
 
 class NonFiniteLossError(RuntimeError):
@@ -46,6 +51,9 @@ class TrainOptions:
       chunk: meta-iterations per compiled call (a ``lax.scan``).
       checkpoint_every: save every N iterations (0: only at the end).
       progress: show a progress bar.
+      mesh: devices to run on: ``""`` (one device), ``"auto"`` (all visible devices,
+        seeds first, then tasks) or ``"seeds=S,tasks=T"``. It must divide ``seeds`` and
+        the algorithm's ``meta_batch_size``. A run may be resumed on another mesh.
     """
 
     iterations: int = 100
@@ -54,8 +62,10 @@ class TrainOptions:
     chunk: int = 10
     checkpoint_every: int = 0
     progress: bool = True
+    mesh: str = ""
 
     def __post_init__(self):
+        distributed.parse_mesh(self.mesh)  # syntax; sizes are checked against the learner
         for f in ("iterations", "seeds", "chunk"):
             check_positive(f, getattr(self, f))
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
@@ -100,9 +110,16 @@ def checkpoint_manager(out: Path) -> ocp.CheckpointManager:
 
 
 def restore_states(learner: MetaLearner, out: Path, seed: int, seeds: int,
-                   step: int | None = None) -> tuple[Any, int]:
-    """Restores the vmapped learner state of run ``out`` (latest step by default)."""
+                   step: int | None = None, mesh: jax.sharding.Mesh | None = None
+                   ) -> tuple[Any, int]:
+    """Restores the vmapped learner state of run ``out`` (latest step by default), with its
+    seed axis split over ``mesh`` when one is given, else on this process's first device,
+    whatever mesh or number of processes wrote it."""
     abstract = jax.eval_shape(jax.vmap(learner.init), seed_keys(seed, seeds))
+    sharding = (distributed.seed_sharding(mesh) if mesh is not None
+                else jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
     with checkpoint_manager(Path(out)) as mngr:
         step = mngr.latest_step() if step is None else step
         if step is None:
@@ -117,13 +134,17 @@ def restore_states(learner: MetaLearner, out: Path, seed: int, seeds: int,
 
 
 @functools.lru_cache(maxsize=32)
-def compiled_chunk(update):
+def compiled_chunk(update, seed_axis: str | None = None):
     """``jit(scan(vmap(update)))`` over a static number of iterations, cached per ``update``
-    so that resuming, or training the same learner again, does not recompile."""
+    so that resuming, or training the same learner again, does not recompile.
+
+    ``seed_axis`` names the vmapped seed axis after a mesh axis (``spmd_axis_name``), so
+    that sharding constraints inside ``update`` keep the seeds split over it.
+    """
 
     def run_chunk(states, length):
         def body(s, _):
-            return jax.vmap(update)(s)
+            return jax.vmap(update, spmd_axis_name=seed_axis)(s)
 
         return jax.lax.scan(body, states, None, length=length)
 
@@ -147,7 +168,7 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
       run_config: JSON-able description of what is trained (algo, env, config); written
         to ``config.json`` and compared on ``resume``.
       resume: continue from the latest checkpoint in ``out``; metrics after resuming are
-        bit-for-bit those of an uninterrupted run.
+        bit-for-bit those of an uninterrupted run on the same mesh.
 
     Returns:
       (final vmapped state, list of metric records written by this call).
@@ -156,8 +177,13 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
       NonFiniteLossError: a loss became NaN/inf; the message names the iteration and seed,
         metrics before it are written and the last good checkpoint is kept.
       ConfigMismatchError: ``resume`` with a config other than the saved one.
+      ValueError: a mesh that does not fit the devices or does not divide the batch
+        (raised before anything compiles).
     """
     out = Path(out)
+    mesh = distributed.resolve_mesh(options.mesh, options.seeds,
+                                    getattr(learner.config, "meta_batch_size", None))
+    writer = distributed.is_writer()
     desc = {**(run_config or {}), "train": asdict(options)}
     cfg_path, metrics_path = out / "config.json", out / "metrics.jsonl"
     start = 0
@@ -170,13 +196,14 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
             raise ConfigMismatchError(
                 f"refusing to resume {out}: its checkpoint was written with another config:\n  "
                 + "\n  ".join(diffs))
-        states, start = restore_states(learner, out, options.seed, options.seeds)
+        states, start = restore_states(learner, out, options.seed, options.seeds, mesh=mesh)
         # drop metric lines past the checkpoint: they are recomputed identically
         kept = []
         if metrics_path.exists():
             kept = [ln for ln in metrics_path.read_text().splitlines()
                     if ln and json.loads(ln)["iteration"] < start]
-        metrics_path.write_text("".join(ln + "\n" for ln in kept))
+        if writer:
+            metrics_path.write_text("".join(ln + "\n" for ln in kept))
     else:
         has_ckpt = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
         has_metrics = metrics_path.exists() and metrics_path.stat().st_size > 0
@@ -186,16 +213,21 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
                 "or delete it")
         out.mkdir(parents=True, exist_ok=True)
         states = compiled_init(learner.init)(seed_keys(options.seed, options.seeds))
-        metrics_path.write_text("")
-    cfg_path.write_text(json.dumps(desc, indent=2) + "\n")
+        if mesh is not None:
+            states = distributed.place(states, distributed.seed_sharding(mesh))
+        if writer:
+            metrics_path.write_text("")
+    if writer:
+        cfg_path.write_text(json.dumps(desc, indent=2) + "\n")
 
     ckpt_every = options.checkpoint_every
     chunk = math.gcd(options.chunk, ckpt_every) if ckpt_every else options.chunk
 
-    run_chunk = compiled_chunk(learner.update)
+    run_chunk = compiled_chunk(learner.update, distributed.SEEDS if mesh is not None else None)
+    in_mesh = (lambda: jax.set_mesh(mesh)) if mesh is not None else contextlib.nullcontext
     records: list[dict] = []
     bar = None
-    if options.progress:
+    if options.progress and writer:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=options.iterations, initial=start, desc="meta-iterations",
@@ -205,8 +237,9 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
         it = start
         while it < options.iterations:
             length = min(chunk, options.iterations - it)
-            new_states, metrics = run_chunk(states, length)
-            metrics = jax.device_get(metrics)  # one host transfer per chunk
+            with in_mesh():
+                new_states, metrics = run_chunk(states, length)
+            metrics = distributed.to_host(metrics)  # one host transfer per chunk
             loss = np.asarray(metrics["loss"])  # [length, seeds]
             bad = np.argwhere(~np.isfinite(loss))
             n_good = int(bad[0][0]) if len(bad) else length
@@ -216,8 +249,9 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions,
                     rec = {"iteration": it + i, "seed": options.seed + s}
                     rec.update({k: _to_json(v[i, s]) for k, v in metrics.items()})
                     lines.append(rec)
-            with metrics_path.open("a") as f:
-                f.writelines(json.dumps(r) + "\n" for r in lines)
+            if writer:
+                with metrics_path.open("a") as f:
+                    f.writelines(json.dumps(r) + "\n" for r in lines)
             records += lines
             if len(bad):
                 if bar is not None:

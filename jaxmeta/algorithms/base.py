@@ -9,6 +9,9 @@ A method is ``make_<algo>(family, config) -> MetaLearner(init, update, adapt, ac
   ``num_steps`` inner updates (static), returning the adapted parameters and the mean
   return before adaptation and after each step.
 * ``act(params, obs, key, task) -> action``: sample from a (possibly adapted) policy.
+* ``sample(params, key) -> (tasks, batches)`` (optional): the sampling half of ``update``
+  (every rollout, incl. the inner-loop fast-updates, but no meta-update), so that
+  benchmarks can time the two halves separately.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import optax
 from flax import struct
 
 from jaxmeta import rl
+from jaxmeta.distributed import shard_tasks
 from jaxmeta.envs.base import TaskFamily, check_positive
 from jaxmeta.nets import Policy, gaussian_log_prob, gaussian_policy, gaussian_sample
 from jaxmeta.rollout import Trajectory, episode_returns, rollout
@@ -54,6 +58,7 @@ class MetaLearner(NamedTuple):
     act: Callable[[Params, Array, Array, Any], Array]
     config: Any
     family: TaskFamily
+    sample: Callable[[Params, Array], tuple[Any, Any]] | None = None
 
 
 @struct.dataclass
@@ -257,6 +262,49 @@ def fast_adapt(family: TaskFamily, spec: PolicySpec, inner_opt: optax.GradientTr
         return th, (traj, adv)
 
     return jax.lax.scan(body, theta, keys)
+
+
+def meta_batch(family: TaskFamily, num_tasks: int, k_tasks: Array, k_roll: Array):
+    """``num_tasks`` training tasks and one rollout key per task.
+
+    Every learner creates its task axis here, so this is where a device mesh splits it
+    (:func:`jaxmeta.distributed.shard_tasks`; the identity without a mesh).
+    """
+    tasks = family.sample_tasks(k_tasks, num_tasks, "train")
+    keys = jax.random.split(k_roll, num_tasks)
+    return shard_tasks(tasks), shard_tasks(keys)
+
+
+def sample_meta_batch(family: TaskFamily, num_tasks: int, sample_task: Callable, params: Params,
+                      key: Array):
+    """A meta-batch of training tasks and ``vmap(sample_task)(params, task, key)`` on each.
+
+    Returns:
+      (tasks, per-task batches), both with a leading task axis (split over the mesh's task
+      axis under a mesh).
+    """
+    k_tasks, k_roll = jax.random.split(key)
+    tasks, keys = meta_batch(family, num_tasks, k_tasks, k_roll)
+    batches = jax.vmap(sample_task, in_axes=(None, 0, 0))(params, tasks, keys)
+    return tasks, shard_tasks(batches)
+
+
+def ppo_epochs(loss_fn: Callable[[Params], Array], opt: optax.GradientTransformation,
+               params: Params, opt_state: Any, num_epochs: int):
+    """``num_epochs`` full-batch gradient steps of ``opt`` on ``loss_fn`` (``lax.scan``).
+
+    Returns:
+      ((params, opt_state), (loss per epoch, gradient norm per epoch)); the losses are
+      evaluated before each epoch's step.
+    """
+
+    def epoch(carry, _):
+        p, o = carry
+        loss, g = jax.value_and_grad(loss_fn)(p)
+        updates, o = opt.update(g, o, p)
+        return (optax.apply_updates(p, updates), o), (loss, optax.tree.norm(g))
+
+    return jax.lax.scan(epoch, (params, opt_state), None, length=num_epochs)
 
 
 def make_adapt(family: TaskFamily, spec: PolicySpec, inner_opt: optax.GradientTransformation,

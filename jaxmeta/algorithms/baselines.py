@@ -28,8 +28,11 @@ from jaxmeta.algorithms.base import (
     log_prob,
     make_act,
     make_adapt,
+    meta_batch,
     oracle_policy,
+    ppo_epochs,
 )
+from jaxmeta.distributed import shard_tasks
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.nets import value_network
 from jaxmeta.rollout import episode_returns, rollout
@@ -68,27 +71,27 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
 
         return jax.vmap(one)(tasks, trajs, advs, targets).mean()
 
-    def update(state: LearnerState):
-        key, k_tasks, k_roll = jax.random.split(state.key, 3)
-        tasks = family.sample_tasks(k_tasks, cfg.meta_batch_size, "train")
-        keys = jax.random.split(k_roll, cfg.meta_batch_size)
-        theta = state.params["policy"]
+    def sample(params, k_tasks, k_roll):
+        """A meta-batch of training tasks and ``episodes`` episodes of the policy on each."""
+        tasks, keys = meta_batch(family, cfg.meta_batch_size, k_tasks, k_roll)
+        theta = params["policy"]
         trajs = jax.vmap(lambda t, k: rollout(family, spec.fn(theta, t), t, k, episodes))(
             tasks, keys)
+        return tasks, shard_tasks(trajs)
+
+    def update(state: LearnerState):
+        key, k_tasks, k_roll = jax.random.split(state.key, 3)
+        tasks, trajs = sample(state.params, k_tasks, k_roll)
+        theta = state.params["policy"]
         ret = episode_returns(trajs).mean()
         if not train:
             metrics = {"pre_return": ret, "loss": jnp.zeros(())}
             return state.replace(key=key, iteration=state.iteration + 1), metrics
         advs, targets = jax.vmap(gae, in_axes=(None, 0, 0))(state.params, tasks, trajs)
 
-        def epoch(carry, _):
-            p, o = carry
-            loss, g = jax.value_and_grad(loss_fn)(p, tasks, trajs, advs, targets)
-            updates, o = opt.update(g, o, p)
-            return (optax.apply_updates(p, updates), o), loss
-
-        (params, opt_state), losses = jax.lax.scan(
-            epoch, (state.params, state.opt_state), None, length=cfg.ppo_epochs)
+        (params, opt_state), (losses, _) = ppo_epochs(
+            lambda p: loss_fn(p, tasks, trajs, advs, targets), opt, state.params,
+            state.opt_state, cfg.ppo_epochs)
         metrics = {"pre_return": ret, "loss": losses[0],
                    "policy_std": jnp.exp(theta["log_std"]).mean()}
         return state.replace(params=params, opt_state=opt_state, key=key,
@@ -96,7 +99,8 @@ def _multitask_ppo(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec, train:
 
     adapt = make_adapt(family, spec, inner_opt, cfg, lambda s: inner_opt.init(None))
     return MetaLearner(init=init, update=update, adapt=adapt, act=make_act(spec), config=cfg,
-                       family=family)
+                       family=family,
+                       sample=lambda params, key: sample(params, *jax.random.split(key)))
 
 
 def make_pretrained(family: TaskFamily, config: MetaConfig | None = None) -> MetaLearner:

@@ -58,6 +58,8 @@ from jaxmeta.algorithms.base import (
     log_prob,
     make_act,
     make_adapt,
+    ppo_epochs,
+    sample_meta_batch,
 )
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.nets import gaussian_kl
@@ -173,10 +175,7 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
     # --- 3. the meta-iteration --------------------------------------------------------------
     def sample_batches(params, key):
         """A meta-batch of training tasks and everything sampled on them."""
-        k_tasks, k_roll = jax.random.split(key)
-        tasks = family.sample_tasks(k_tasks, cfg.meta_batch_size, "train")
-        keys = jax.random.split(k_roll, cfg.meta_batch_size)
-        return tasks, jax.vmap(sample_task, in_axes=(None, 0, 0))(params, tasks, keys)
+        return sample_meta_batch(family, cfg.meta_batch_size, sample_task, params, key)
 
     def update(state: LearnerState):
         key, k_sample = jax.random.split(state.key)
@@ -195,14 +194,9 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
             extra = {"loss": info.loss_before, "kl": info.kl, "step_fraction": info.step_fraction,
                      "grad_norm": info.grad_norm}
         else:
-            def epoch(carry, _):
-                p, o = carry
-                loss, g = jax.value_and_grad(meta_loss)(p, tasks, batches)
-                updates, o = outer_opt.update(g, o, p)
-                return (optax.apply_updates(p, updates), o), (loss, optax.tree.norm(g))
-
-            (new_params, opt_state), (losses, gnorms) = jax.lax.scan(
-                epoch, (params, state.opt_state), None, length=cfg.ppo_epochs)
+            (new_params, opt_state), (losses, gnorms) = ppo_epochs(
+                lambda p: meta_loss(p, tasks, batches), outer_opt, params, state.opt_state,
+                cfg.ppo_epochs)
             extra = {"loss": losses[0], "kl": mean_kl(new_params, tasks, batches),
                      "grad_norm": gnorms[0]}
 
@@ -232,7 +226,7 @@ def _build(family: TaskFamily, cfg: MetaConfig, spec: PolicySpec,
 
     adapt = make_adapt(family, spec, inner_opt, cfg, lambda s: s.params["inner"])
     learner = MetaLearner(init=init, update=update, adapt=adapt, act=make_act(spec), config=cfg,
-                          family=family)
+                          family=family, sample=sample_batches)
     return learner, meta_gradient
 
 

@@ -57,6 +57,8 @@ from jaxmeta.algorithms.base import (
     advantages,
     inner_loss,
     log_prob,
+    ppo_epochs,
+    sample_meta_batch,
 )
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.nets import gaussian_kl, gaussian_policy, gaussian_sample
@@ -474,23 +476,15 @@ def build_tesp(family: TaskFamily, config: TESPConfig | None = None
 
     # --- 3. the meta-iteration --------------------------------------------------------------
     def sample_batches(params, key):
-        k_tasks, k_roll = jax.random.split(key)
-        tasks = family.sample_tasks(k_tasks, cfg.meta_batch_size, "train")
-        keys = jax.random.split(k_roll, cfg.meta_batch_size)
-        return tasks, jax.vmap(sample_task, in_axes=(None, 0, 0))(params, tasks, keys)
+        return sample_meta_batch(family, cfg.meta_batch_size, sample_task, params, key)
 
     def update(state: LearnerState):
         key, k_sample = jax.random.split(state.key)
         _, batches = sample_batches(state.params, k_sample)
 
-        def epoch(carry, _):
-            p, o = carry
-            loss, g = jax.value_and_grad(meta_loss)(p, batches)
-            updates, o = outer_opt.update(g, o, p)
-            return (optax.apply_updates(p, updates), o), (loss, optax.tree.norm(g))
-
-        (params, opt_state), (losses, gnorms) = jax.lax.scan(
-            epoch, (state.params, state.opt_state), None, length=cfg.ppo_epochs)
+        (params, opt_state), (losses, gnorms) = ppo_epochs(
+            lambda p: meta_loss(p, batches), outer_opt, state.params, state.opt_state,
+            cfg.ppo_epochs)
 
         by_step = jax.vmap(returns_by_step)(batches.warm, batches.inner, batches.outer).mean(0)
         metrics = {
@@ -536,7 +530,7 @@ def build_tesp(family: TaskFamily, config: TESPConfig | None = None
         return gaussian_sample(key, mean, log_std)
 
     learner = MetaLearner(init=init, update=update, adapt=adapt, act=act, config=cfg,
-                          family=family)
+                          family=family, sample=sample_batches)
     parts = TESPParts(spec=spec, encoder=encoder, embedding=embedding, sample_task=sample_task,
                       adapted=adapted, meta_loss=meta_loss, sample_batches=sample_batches)
     return learner, parts
