@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-tesp bench-envs renders tesp-small clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-envs renders tesp-small clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check jaxmeta tests experiments benchmarks
 	$(BIN)/ruff format --check jaxmeta tests experiments benchmarks
 
+# The benchmark suite, one row of each kind (~5 min on a 2-core CPU); JSON and PNG go to
+# benchmarks/results/, the tables into benchmarks/RESULTS.md.
 bench: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --quick --record benchmarks/RESULTS.md
+
+# The full suite: meant for a GPU (hours on a CPU).
+bench-full: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --record benchmarks/RESULTS.md
+
+# MAML's navigation2d throughput at the paper's sizes, and second-order memory vs K.
+bench-maml: $(STAMP)
 	$(BIN)/python benchmarks/maml_throughput.py
 
 # TESP vs MAML meta-training throughput on reacher2_target at the small preset (~5 min).

@@ -3,8 +3,9 @@
 For each family and batch size B: one jitted program resets B environments (B tasks of
 the ``train`` split) and runs S control steps of ``vmap(step)`` with uniform random actions
 in [−1, 1] drawn inside the program (``lax.scan``; no host round-trips). Compile time is
-measured separately (first call); the steady state is the median of ``--repeats`` timed
-calls. Throughput = B·S / median time. Results go to ``benchmarks/results/env_throughput.json``.
+measured separately (lower + compile); after a warm-up call, the steady state is the
+median of ``--repeats`` timed calls (``jaxmeta.bench.bench_raw_sim``). Throughput =
+B·S / median time. Results go to ``benchmarks/results/env_throughput.json``.
 
     python benchmarks/env_throughput.py                     # every family, B = 1, 64, 1024
     python benchmarks/env_throughput.py --names ant_dir --batches 64
@@ -17,52 +18,22 @@ import datetime
 import json
 import os
 import platform
-import statistics
-import time
 
 import jax
 import jax.numpy as jnp
 import mujoco
 
 from jaxmeta import envs
+from jaxmeta.bench import bench_raw_sim
 
 DEFAULT_STEPS = {1: 200, 64: 50, 1024: 10}
 
 
-def program(fam, batch: int, steps: int):
-    """jit(reset ``batch`` envs, then ``steps`` of vmap(step) with random actions)."""
-    def run(key):
-        k_task, k_reset, k_act = jax.random.split(key, 3)
-        tasks = fam.sample_tasks(k_task, batch, "train")
-        state = jax.vmap(fam.reset)(jax.random.split(k_reset, batch), tasks)
-
-        def body(s, k):
-            a = jax.random.uniform(k, (batch, fam.action_size), minval=-1.0, maxval=1.0)
-            s = jax.vmap(fam.step)(s, a, tasks)
-            return s, s.reward
-
-        _, rewards = jax.lax.scan(body, state, jax.random.split(k_act, steps))
-        return rewards.sum()
-
-    return jax.jit(run)
-
-
 def measure(name: str, batch: int, steps: int, repeats: int) -> dict:
     """Compile time and median steady-state env steps/s of one family at one batch size."""
-    fam = envs.make(name)
-    fn = program(fam, batch, steps)
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(jax.random.PRNGKey(0)))
-    compile_s = time.perf_counter() - t0
-    times = []
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(fn(jax.random.PRNGKey(r + 1)))
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    return {"family": name, "batch": batch, "steps": steps, "compile_s": round(compile_s, 2),
-            "median_s": med, "min_s": min(times), "max_s": max(times),
-            "env_steps_per_s": batch * steps / med}
+    row = bench_raw_sim(name, batch, steps, repeats)
+    row["compile_s"] = round(row["compile_s"], 2)
+    return row
 
 
 def main() -> None:

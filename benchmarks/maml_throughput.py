@@ -19,10 +19,10 @@ import time
 from pathlib import Path
 
 import jax
-import numpy as np
 
 from jaxmeta import algorithms, envs
-from jaxmeta.train import seed_keys
+from jaxmeta.bench import compile_timed, time_calls
+from jaxmeta.train import compiled_chunk, seed_keys
 
 PAPER = algorithms.MetaConfig()  # MAML paper: 20 tasks x 20 episodes, [100, 100], TRPO
 
@@ -32,36 +32,22 @@ def bench(seeds: int, iterations: int, repeats: int, cfg=PAPER) -> dict:
     learner = algorithms.make("maml", family, cfg)
     states = jax.jit(jax.vmap(learner.init))(seed_keys(0, seeds))
 
-    def chunk(s):
-        return jax.lax.scan(lambda c, _: jax.vmap(learner.update)(c), s, None,
-                            length=iterations)
-
+    compiled = compiled_chunk(learner.update)
     t = time.perf_counter()
-    compiled = jax.jit(chunk).lower(states).compile()
+    compiled = compiled.lower(states, iterations).compile()
     compile_s = time.perf_counter() - t
-    states, m = compiled(states)  # warm-up
-    jax.block_until_ready(m)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        states, m = compiled(states)
-        jax.block_until_ready(m)
-        times.append(time.perf_counter() - t)
+    timing = time_calls(compiled, (states,), repeats)
     steps = (seeds * iterations * cfg.meta_batch_size * family.horizon
              * (cfg.inner_steps * cfg.inner_episodes + cfg.outer_episodes))
-    med = float(np.median(times))
     return {"seeds": seeds, "iterations_per_call": iterations, "env_steps_per_call": steps,
-            "median_s": med, "min_s": float(np.min(times)), "max_s": float(np.max(times)),
-            "env_steps_per_s": steps / med, "compile_chunk_s": compile_s}
+            **timing, "env_steps_per_s": steps / timing["median_s"], "compile_chunk_s": compile_s}
 
 
 def compile_one_update(cfg=PAPER) -> float:
     """Wall time to lower and compile one (single-seed) ``update``."""
     learner = algorithms.make("maml", envs.make("navigation2d"), cfg)
     state = learner.init(jax.random.PRNGKey(0))
-    t = time.perf_counter()
-    jax.jit(learner.update).lower(state).compile()
-    return time.perf_counter() - t
+    return compile_timed(learner.update, state)[1]
 
 
 def remat_memory(inner_steps=(1, 3, 5), cfg=PAPER) -> list[dict]:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m jaxmeta train|eval|plot|envs|algos``.
+"""Command line: ``python -m jaxmeta train|eval|plot|envs|algos|bench``.
 
 Every field of the algorithm config is a flag (``--inner-lr 0.1``,
 ``--hidden-sizes 64,64``, ``--remat true``); env constructor arguments are given as
@@ -187,6 +187,13 @@ def cmd_envs(argv: list[str]) -> int:
     return 0
 
 
+def cmd_bench(argv: list[str]) -> int:
+    """``bench``: the benchmark suite (``--quick`` on a CPU; see :mod:`jaxmeta.bench`)."""
+    from jaxmeta.bench import main as bench_main
+
+    return bench_main(argv)
+
+
 def cmd_algos(argv: list[str]) -> int:
     """``algos``: the registered method names."""
     print("\n".join(algorithms.names()))
@@ -194,7 +201,7 @@ def cmd_algos(argv: list[str]) -> int:
 
 
 COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_envs,
-            "algos": cmd_algos}
+            "algos": cmd_algos, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
