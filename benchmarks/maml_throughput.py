@@ -15,14 +15,12 @@ import argparse
 import datetime
 import json
 import platform
-import time
 from pathlib import Path
 
 import jax
 
 from jaxmeta import algorithms, envs
-from jaxmeta.bench import compile_timed, time_calls
-from jaxmeta.train import compiled_chunk, seed_keys
+from jaxmeta.bench import compile_timed, time_calls, trainer_program
 
 PAPER = algorithms.MetaConfig()  # MAML paper: 20 tasks x 20 episodes, [100, 100], TRPO
 
@@ -30,12 +28,7 @@ PAPER = algorithms.MetaConfig()  # MAML paper: 20 tasks x 20 episodes, [100, 100
 def bench(seeds: int, iterations: int, repeats: int, cfg=PAPER) -> dict:
     family = envs.make("navigation2d")
     learner = algorithms.make("maml", family, cfg)
-    states = jax.jit(jax.vmap(learner.init))(seed_keys(0, seeds))
-
-    compiled = compiled_chunk(learner.update)
-    t = time.perf_counter()
-    compiled = compiled.lower(states, iterations).compile()
-    compile_s = time.perf_counter() - t
+    compiled, states, compile_s = trainer_program(learner, seeds, iterations)
     timing = time_calls(compiled, (states,), repeats)
     steps = (seeds * iterations * cfg.meta_batch_size * family.horizon
              * (cfg.inner_steps * cfg.inner_episodes + cfg.outer_episodes))

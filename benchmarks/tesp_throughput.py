@@ -18,15 +18,13 @@ import datetime
 import json
 import platform
 import sys
-import time
 from pathlib import Path
 
 import jax
 
 from jaxmeta import algorithms, envs
 from jaxmeta.algorithms.tesp import build_tesp
-from jaxmeta.bench import compile_timed, time_calls
-from jaxmeta.train import compiled_chunk, seed_keys
+from jaxmeta.bench import compile_timed, time_calls, trainer_program
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "experiments" / "tesp"))
@@ -42,11 +40,7 @@ def bench(method: str, iterations: int, repeats: int) -> dict:
     family = envs.make(FAMILY, horizon=s["horizon"])
     cfg = tesp_run.method_config(method, s)
     learner = algorithms.make(method, family, cfg)
-    states = jax.jit(jax.vmap(learner.init))(seed_keys(0, s["seeds"]))
-
-    t = time.perf_counter()
-    compiled = compiled_chunk(learner.update).lower(states, iterations).compile()
-    compile_s = time.perf_counter() - t
+    compiled, states, compile_s = trainer_program(learner, s["seeds"], iterations)
     timing = time_calls(compiled, (states,), repeats)
     n, k = s["episodes"], tesp_run.ADAPT_STEPS
     per_task = (n + k * n + n) if method == "tesp" else (k * n + n)

@@ -40,6 +40,7 @@ class MeshSpec:
 
     @property
     def size(self) -> int:
+        """Devices the mesh uses."""
         return self.seeds * self.tasks
 
     def __str__(self) -> str:
@@ -118,13 +119,6 @@ def make_mesh(spec: MeshSpec) -> Mesh:
     (compiler-propagated) axes."""
     devices = np.asarray(jax.devices()[:spec.size]).reshape(spec.seeds, spec.tasks)
     return Mesh(devices, (SEEDS, TASKS), axis_types=(jax.sharding.AxisType.Auto,) * 2)
-
-
-def mesh_spec(mesh: Mesh | None) -> MeshSpec:
-    """The sizes of a mesh (``MeshSpec(1, 1)`` for none)."""
-    if mesh is None:
-        return MeshSpec()
-    return MeshSpec(seeds=mesh.shape[SEEDS], tasks=mesh.shape[TASKS])
 
 
 def shard_tasks(tree: Any) -> Any:

@@ -11,6 +11,7 @@ import pytest
 
 from jaxmeta import bench, cli
 from jaxmeta.algorithms.base import MetaConfig
+from jaxmeta.algorithms.tesp import TESPConfig
 from tests.helpers import TINY, TINY_TESP, tiny_family, tiny_learner
 
 
@@ -29,6 +30,17 @@ def test_env_steps_per_update_counts_every_simulated_episode(algo, per_task):
     learner = tiny_learner(algo)
     expected = learner.config.meta_batch_size * per_task * tiny_family().horizon
     assert bench.env_steps_per_update(learner) == expected
+
+
+def test_config_for_gives_tesp_the_suite_sizes():
+    base = bench.QUICK.config
+    assert bench.config_for("maml", base) is base
+    cfg = bench.config_for("tesp", base)
+    assert isinstance(cfg, TESPConfig)
+    assert (cfg.hidden_sizes, cfg.meta_batch_size, cfg.inner_episodes, cfg.ppo_epochs) == (
+        base.hidden_sizes, base.meta_batch_size, base.inner_episodes, base.ppo_epochs)
+    # TESP keeps the best M <= N episodes: its default M = 16 is cut to the suite's N
+    assert cfg.buffer_size == base.inner_episodes < TESPConfig().buffer_size
 
 
 def test_raw_sim_resets_episodes_at_the_horizon():
