@@ -11,21 +11,21 @@ adaptation plot.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 import jax
 
-from jaxmeta import algorithms, envs
-from jaxmeta.evaluate import evaluate
+from jaxmeta import algorithms, envs, runs
+from jaxmeta.evaluation import evaluate
 from jaxmeta.plot import plot_run
-from jaxmeta.train import TrainOptions, clear_run, compiled_init, seed_keys, train
+from jaxmeta.trainer import TrainOptions, train
 
-DEMO = algorithms.MetaConfig(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10,
-                             outer_episodes=10, eval_episodes=10)
-BASELINE_LR = 3e-3  # multi-task PPO learning rate of the pretrained baseline
+# the same sizes for every method; the baselines' multi-task PPO gets a larger rate
+SIZES = dict(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10, outer_episodes=10,
+             eval_episodes=10)
+BASELINE_LR = 3e-3
 
 
 def main() -> None:
@@ -42,22 +42,17 @@ def main() -> None:
                         checkpoint_every=args.iterations)
     results = {}
     t0 = time.time()
-    for algo, cfg in (("maml", DEMO), ("pretrained", dataclasses.replace(DEMO,
-                                                                        outer_lr=BASELINE_LR)),
-                      ("oracle", dataclasses.replace(DEMO, outer_lr=BASELINE_LR)),
-                      ("random_init", DEMO)):
-        learner = algorithms.make(algo, family, cfg)
+    for algo in ("maml", "pretrained", "oracle", "random_init"):
+        lr = {} if algo == "maml" else {"ppo_lr": BASELINE_LR}
+        learner = algorithms.make(algo, family, algorithms.config_with(algo, **SIZES, **lr))
         if algo == "random_init":  # nothing to train: evaluate the initialisations
-            states = compiled_init(learner.init)(seed_keys(0, args.seeds))
+            states = runs.initial_states(learner, 0, args.seeds)
         else:
             run_dir = out / algo
-            clear_run(run_dir)
-            run_config = {"algo": algo, "env": "navigation2d",
-                          "env_overrides": {"horizon": args.horizon},
-                          "config": dataclasses.asdict(cfg)}
+            runs.clear(run_dir)
             print(f"[{time.time() - t0:5.0f}s] training {algo} ({args.seeds} seeds x "
                   f"{args.iterations} meta-iterations)")
-            states, _ = train(learner, run_dir, opts, run_config)
+            states, _ = train(learner, run_dir, opts)
             plot_run(run_dir, title=f"{algo} on navigation2d ({args.seeds} seeds)")
         results[algo] = evaluate(learner, states, jax.random.PRNGKey(2024), "test",
                                  args.eval_tasks, 3)

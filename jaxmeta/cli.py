@@ -1,34 +1,19 @@
 """Command line: ``python -m jaxmeta train|eval|plot|envs|algos|bench``.
 
-Every field of the algorithm config is a flag (``--inner-lr 0.1``,
-``--hidden-sizes 64,64``, ``--remat true``); env constructor arguments are given as
-``--env-arg horizon=50``.
+Every field of the algorithm's config is a flag named after its flat name
+(:mod:`jaxmeta.config`): ``--inner-lr 0.1``, ``--hidden-sizes 64,64``, ``--ppo-clip 0.15``,
+``--remat true``. Env constructor arguments are ``--env-arg horizon=50``. ``--sweep
+inner_lr=0.05,0.2`` trains every value × seed in one compiled program.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
-import typing
 
 from jaxmeta import algorithms, envs
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
-
-
-def _int_tuple(s: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in s.split(",") if x)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated ints, got {s!r}") from None
+from jaxmeta import config as config_lib
 
 
 def _parse_scalar(s: str):
@@ -40,33 +25,56 @@ def _parse_scalar(s: str):
     return s
 
 
+def _converter(cls: type, name: str):
+    def convert(text: str):
+        try:
+            return config_lib.parse_value(cls, name, text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+
+    return convert
+
+
 def add_config_flags(parser: argparse.ArgumentParser, cls: type) -> None:
-    """Adds one ``--field-name`` flag per dataclass field of ``cls``."""
-    hints = typing.get_type_hints(cls)
-    group = parser.add_argument_group(f"{cls.__name__} (algorithm config)")
-    for f in dataclasses.fields(cls):
-        t = hints[f.name]
-        conv = {int: int, float: float, str: str, bool: _bool}.get(t, _int_tuple)
-        group.add_argument("--" + f.name.replace("_", "-"), dest="cfg_" + f.name, type=conv,
-                           default=None, help=f"default: {f.default!r}")
+    """One ``--flat-name`` flag per leaf field of config class ``cls`` (and the older names
+    in ``cls.LEGACY``, marked deprecated)."""
+    group = parser.add_argument_group(f"{cls.__name__} (algorithm config; traced fields can "
+                                      "be swept)")
+    for name, leaf in config_lib.flat_fields(cls).items():
+        path = ".".join(leaf.path)
+        metavar = {bool: "BOOL", int: "N", float: "X", str: "NAME"}.get(leaf.type, "N,N")
+        group.add_argument("--" + name.replace("_", "-"), dest="cfg_" + name, metavar=metavar,
+                           type=_converter(cls, name), default=None,
+                           help=f"{path}, default {leaf.default!r}"
+                                + (" (traced)" if leaf.traced else ""))
+    for old, new in cls.LEGACY.items():
+        if new is not None:
+            group.add_argument("--" + old.replace("_", "-"), dest="legacy_" + old, metavar="V",
+                               default=None, help=f"deprecated: use --{new.replace('_', '-')}")
+
+
+def config_from_args(cls: type, args: argparse.Namespace):
+    """The config the flags ask for (deprecated names converted)."""
+    given = {k[4:]: v for k, v in vars(args).items() if k.startswith("cfg_") and v is not None}
+    for k, v in vars(args).items():
+        if k.startswith("legacy_") and v is not None:
+            old = k[len("legacy_"):]
+            new = cls.LEGACY[old]
+            v = cls.LEGACY_VALUES.get(old, {}).get(v, v)
+            given[new] = config_lib.parse_value(cls, new, v) if isinstance(v, str) else v
+    return config_lib.replace(cls(), **given)
 
 
 def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
     """``--mesh`` and the multi-host flags (see :mod:`jaxmeta.distributed`)."""
     g = parser.add_argument_group("devices")
     g.add_argument("--mesh", default="",
-                   help="device mesh over seeds and tasks: 'seeds=S,tasks=T', 'auto' (all "
+                   help="device mesh over members and tasks: 'seeds=S,tasks=T', 'auto' (all "
                         "visible devices) or '' (one device, the default)")
     g.add_argument("--coordinator", default=None, metavar="HOST:PORT",
                    help="multi-host: address of process 0 (jax.distributed.initialize)")
     g.add_argument("--num-processes", type=int, default=None, help="multi-host: process count")
     g.add_argument("--process-id", type=int, default=None, help="multi-host: this process")
-
-
-def _config_from_args(cls: type, args: argparse.Namespace):
-    overrides = {f.name: getattr(args, "cfg_" + f.name) for f in dataclasses.fields(cls)
-                 if getattr(args, "cfg_" + f.name) is not None}
-    return cls(**overrides)
 
 
 def _env_overrides(items: list[str]) -> dict:
@@ -81,25 +89,33 @@ def _env_overrides(items: list[str]) -> dict:
 
 def cmd_train(argv: list[str]) -> int:
     """``train``: meta-train ``--algo`` on ``--env`` with vmapped ``--seeds`` into ``--out``."""
-    from jaxmeta.train import TrainOptions, train
+    from jaxmeta import sweep
+    from jaxmeta.trainer import TrainOptions, train
 
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("--algo", default="maml")
     known, _ = pre.parse_known_args(argv)
-    if known.algo not in algorithms.names():
-        raise ValueError(f"unknown algo {known.algo!r}; registered algos: "
-                         f"{', '.join(algorithms.names())}")
-    cls = algorithms.config_class(known.algo)
+    cls = algorithms.config_class(known.algo)  # unknown names list the registered ones
     p = argparse.ArgumentParser(prog="python -m jaxmeta train",
                                 description="Meta-train a method on a task family.")
     p.add_argument("--algo", default="maml", help=f"one of {algorithms.names()}")
     p.add_argument("--env", default="navigation2d", help=f"one of {envs.names()}")
     p.add_argument("--env-arg", action="append", default=[], metavar="NAME=VALUE")
-    p.add_argument("--seeds", type=int, default=1, help="number of vmapped seeds")
+    p.add_argument("--seeds", type=int, default=1, help="vmapped seeds (per sweep point)")
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--chunk", type=int, default=10, help="iterations per compiled call")
     p.add_argument("--checkpoint-every", type=int, default=0)
+    p.add_argument("--sweep", action="append", default=[], metavar="FIELD=V1,V2,...",
+                   help="sweep a traced field; repeat for a grid "
+                        f"({', '.join(config_lib.traced_names(cls))})")
+    p.add_argument("--evaluate-every", type=int, default=0,
+                   help="adapt on held-out tasks every N iterations (0: never)")
+    p.add_argument("--eval-splits", default="train,test,ood")
+    p.add_argument("--eval-tasks", type=int, default=40)
+    p.add_argument("--eval-adapt-steps", type=int, default=3)
+    p.add_argument("--eval-seed", type=int, default=12345)
+    p.add_argument("--no-tensorboard", action="store_true")
     p.add_argument("--out", required=True)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--no-progress", action="store_true")
@@ -109,26 +125,32 @@ def cmd_train(argv: list[str]) -> int:
     from jaxmeta import distributed
 
     distributed.initialize(args.coordinator, args.num_processes, args.process_id)
-    env_overrides = _env_overrides(args.env_arg)
-    family = envs.make(args.env, **env_overrides)  # validates the name before compiling
-    config = _config_from_args(cls, args)
-    options = TrainOptions(iterations=args.iterations, seeds=args.seeds, seed=args.seed,
-                           chunk=args.chunk, checkpoint_every=args.checkpoint_every,
-                           progress=not args.no_progress, mesh=args.mesh)
-    learner = algorithms.make(args.algo, family, config)
-    run_config = {"algo": args.algo, "env": args.env, "env_overrides": env_overrides,
-                  "config": dataclasses.asdict(config)}
-    train(learner, args.out, options, run_config, resume=args.resume)
-    print(f"trained {args.algo} on {args.env}: {args.seeds} seed(s) x {args.iterations} "
-          f"iterations -> {args.out}")
+    family = envs.make(args.env, **_env_overrides(args.env_arg))  # validates before compiling
+    learner = algorithms.make(args.algo, family, config_from_args(cls, args))
+    options = TrainOptions(
+        iterations=args.iterations, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
+        checkpoint_every=args.checkpoint_every, progress=not args.no_progress, mesh=args.mesh,
+        sweep=sweep.parse(args.sweep), evaluate_every=args.evaluate_every,
+        eval_splits=tuple(s for s in args.eval_splits.split(",") if s),
+        eval_tasks=args.eval_tasks, eval_adapt_steps=args.eval_adapt_steps,
+        eval_seed=args.eval_seed, tensorboard=not args.no_tensorboard)
+    train(learner, args.out, options, resume=args.resume)
+    points = len(sweep.points(options.sweep))
+    print(f"trained {args.algo} on {args.env}: {args.seeds} seed(s)"
+          + (f" x {points} sweep points" if options.sweep else "")
+          + f" x {args.iterations} iterations -> {args.out}")
     return 0
 
 
-def cmd_eval(argv: list[str]) -> int:
-    """``eval``: fast-adapt a saved run to tasks of ``--split``; ``--json`` prints one object."""
-    import jax
+def _line(r: dict) -> str:
+    post = ", ".join(f"{x:.2f}" for x in r["post_adapt_return"])
+    return f"before {r['pre_adapt_return']:.2f}, after each step: {post}"
 
-    from jaxmeta.evaluate import evaluate, load_run
+
+def cmd_eval(argv: list[str]) -> int:
+    """``eval``: fast-adapt a saved run to tasks of ``--split``; ``--json`` prints one object
+    (a sweep run: one entry per swept value under ``sweep``)."""
+    from jaxmeta.evaluation import evaluate_run
 
     p = argparse.ArgumentParser(prog="python -m jaxmeta eval",
                                 description="Fast-adapt a trained run to held-out tasks.")
@@ -137,20 +159,21 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--adapt-steps", type=int, default=3)
     p.add_argument("--num-tasks", type=int, default=40)
     p.add_argument("--seed", type=int, default=12345, help="seed of the evaluation tasks")
+    p.add_argument("--step", type=int, default=None, help="checkpoint (default: the latest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
     envs.check_split(args.split)
-    learner, states, desc, step = load_run(args.run)
-    res = evaluate(learner, states, jax.random.PRNGKey(args.seed), args.split, args.num_tasks,
-                   args.adapt_steps)
-    res.update({"algo": desc["algo"], "env": desc["env"], "iteration": step})
+    res = evaluate_run(args.run, args.split, args.num_tasks, args.adapt_steps, args.seed,
+                       args.step)
     if args.json:
         print(json.dumps(res))
-    else:
-        post = ", ".join(f"{x:.2f}" for x in res["post_adapt_return"])
-        print(f"{desc['algo']} on {desc['env']} [{args.split}, {args.num_tasks} tasks, "
-              f"{res['num_seeds']} seeds]: before {res['pre_adapt_return']:.2f}, "
-              f"after each step: {post}")
+        return 0
+    head = (f"{res['algo']} on {res['env']} [{args.split}, {args.num_tasks} tasks, iteration "
+            f"{res['iteration']}]")
+    if "sweep" not in res:
+        print(f"{head}, {res['num_seeds']} seeds: {_line(res)}")
+    for r in res.get("sweep", []):
+        print(f"{head} {r['label']}, {r['num_seeds']} seeds: {_line(r)}")
     return 0
 
 
@@ -188,15 +211,17 @@ def cmd_envs(argv: list[str]) -> int:
 
 
 def cmd_bench(argv: list[str]) -> int:
-    """``bench``: the benchmark suite (``--quick`` on a CPU; see :mod:`jaxmeta.bench`)."""
+    """``bench``: the benchmark suite (``--preset quick`` on a CPU; :mod:`jaxmeta.bench`)."""
     from jaxmeta.bench import main as bench_main
 
     return bench_main(argv)
 
 
 def cmd_algos(argv: list[str]) -> int:
-    """``algos``: the registered method names."""
-    print("\n".join(algorithms.names()))
+    """``algos``: the registered methods, their config classes and what they are."""
+    for name in algorithms.names():
+        e = algorithms.entry(name)
+        print(f"{name:<13}{e.config.__name__:<17}{e.summary}")
     return 0
 
 
@@ -205,16 +230,23 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m jaxmeta``; returns the exit code (2 on bad input)."""
+    """Entry point of ``python -m jaxmeta``; returns the exit code (2 on bad input, 1 when
+    training stopped on a non-finite value)."""
+    from jaxmeta.runs import CorruptCheckpointError
+    from jaxmeta.trainer import NonFiniteError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         print(f"usage: python -m jaxmeta {{{'|'.join(COMMANDS)}}} ...", file=sys.stderr)
         return 2
     try:
         return COMMANDS[argv[0]](argv[1:])
-    except (ValueError, FileNotFoundError, FileExistsError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, CorruptCheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except NonFiniteError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Scale-out on JAX's own machinery: a ``jax.sharding.Mesh`` over the seed and task axes.
 
-The trainer ``vmap``s ``update`` over seeds; every learner creates its meta-batch of tasks
-through :func:`jaxmeta.algorithms.base.meta_batch`, which lays the task axis out with
-:func:`shard_tasks`. Under a mesh with axes ``("seeds", "tasks")``:
+The trainer ``vmap``s ``update`` over members (seeds, times the points of a sweep); every
+learner creates its meta-batch of tasks through :func:`jaxmeta.meta.sampling.meta_batch`,
+which lays the task axis out with :func:`shard_tasks`. Under a mesh with axes
+``("seeds", "tasks")``:
 
 * the vmapped learner state is placed with its leading (seed) axis split over ``seeds``;
 * the seed ``vmap`` is named ``spmd_axis_name="seeds"``, so sharding constraints inside
@@ -90,7 +91,8 @@ def check_mesh(spec: MeshSpec, seeds: int, meta_batch_size: int | None,
                          f"are visible ({jax.devices()[0].platform})")
     if seeds % spec.seeds:
         raise ValueError(f"--mesh {spec}: seeds={spec.seeds} does not divide the number of "
-                         f"seeds ({seeds}); each device must hold the same number of seeds")
+                         f"seeds ({seeds}, times the sweep points when sweeping); each device "
+                         "must hold the same number of them")
     if spec.tasks > 1:
         if meta_batch_size is None:
             raise ValueError(f"--mesh {spec}: this algorithm has no meta_batch_size to split "

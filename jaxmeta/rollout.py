@@ -6,6 +6,7 @@ task axis).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -37,6 +38,21 @@ class Trajectory(NamedTuple):
     done: Array
     mask: Array
     logp: Array
+
+    def env_steps(self) -> int:
+        """Simulated env steps held here: every step of every episode, masked steps after
+        termination included (they are simulated too; shapes are static)."""
+        return math.prod(self.reward.shape)
+
+
+def count_env_steps(tree: Any) -> int:
+    """Env steps simulated to produce a pytree of sampled data: the sum of ``env_steps()``
+    over the objects in it that define one (:class:`Trajectory`, and batch types that hold
+    copies, such as TESP's episode buffers, which count 0). Works on abstract values
+    (``jax.eval_shape``) too. A batch type defines ``env_steps()`` as
+    ``count_env_steps(tuple(self))``, i.e. over its fields."""
+    has = lambda x: hasattr(x, "env_steps")
+    return sum(x.env_steps() for x in jax.tree.leaves(tree, is_leaf=has) if has(x))
 
 
 def episode(family: TaskFamily, policy_fn: PolicyFn, task: Any, key: Array) -> Trajectory:

@@ -3,20 +3,28 @@
 import functools
 
 from jaxmeta import algorithms, envs
-from jaxmeta.algorithms.base import MetaConfig
-from jaxmeta.algorithms.tesp import TESPConfig
+from jaxmeta import config as config_lib
 
-TINY = MetaConfig(hidden_sizes=(8,), meta_batch_size=3, inner_episodes=2, outer_episodes=2,
-                  eval_episodes=2, ppo_epochs=2, cg_iters=3, ls_max_backtracks=4,
-                  value_hidden_sizes=(8,))
-TINY_TESP = TESPConfig(hidden_sizes=(8,), gru_size=4, embedding_size=2, meta_batch_size=3,
-                       inner_episodes=3, outer_episodes=2, eval_episodes=2, buffer_size=2,
-                       fast_updates=2, ppo_epochs=2)
+# flat fields shared by every algorithm that has them (jaxmeta.bench.config_for's rule)
+TINY_FLAT = dict(hidden_sizes=(8,), meta_batch_size=3, inner_episodes=2, outer_episodes=2,
+                 eval_episodes=2, ppo_epochs=2, cg_iters=3, ls_max_backtracks=4,
+                 value_hidden_sizes=(8,))
+TINY_TESP_FLAT = dict(hidden_sizes=(8,), gru_size=4, embedding_size=2, meta_batch_size=3,
+                      inner_episodes=3, outer_episodes=2, eval_episodes=2, buffer_size=2,
+                      inner_steps=2, ppo_epochs=2)
 
 
-def tiny_config(algo: str):
-    """The tiny config of ``algo``'s config class."""
-    return TINY_TESP if algorithms.config_class(algo) is TESPConfig else TINY
+def tiny_config(algo: str, **overrides):
+    """The tiny config of ``algo`` with flat-named ``overrides`` (which it must have)."""
+    cls = algorithms.config_class(algo)
+    base = TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig) else TINY_FLAT
+    fields = config_lib.flat_fields(cls)
+    return config_lib.replace(cls(), **{**{k: v for k, v in base.items() if k in fields},
+                                        **overrides})
+
+
+TINY = tiny_config("maml")
+TINY_TESP = tiny_config("tesp")
 
 
 @functools.cache
@@ -26,15 +34,4 @@ def tiny_family(horizon: int = 10):
 
 @functools.cache
 def tiny_learner(algo: str = "maml", **overrides):
-    import dataclasses
-
-    cfg = dataclasses.replace(tiny_config(algo), **overrides)
-    return algorithms.make(algo, tiny_family(), cfg)
-
-
-def run_config(algo: str = "maml", **overrides):
-    import dataclasses
-
-    cfg = dataclasses.replace(tiny_config(algo), **overrides)
-    return {"algo": algo, "env": "navigation2d", "env_overrides": {"horizon": 10},
-            "config": dataclasses.asdict(cfg)}
+    return algorithms.make(algo, tiny_family(), tiny_config(algo, **overrides))

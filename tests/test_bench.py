@@ -9,46 +9,54 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmeta import bench, cli
-from jaxmeta.algorithms.base import MetaConfig
-from jaxmeta.algorithms.tesp import TESPConfig
+from jaxmeta import algorithms, cli
+from jaxmeta import bench as bench_pkg
+from jaxmeta.bench import kinds, report, suites
+from jaxmeta.bench.brax_ppo import device_put_replicated_shim
+from jaxmeta.envs.wrappers import FixedTask, brax_env
+from jaxmeta.evaluation import evaluate_run
+from jaxmeta.protocol import env_steps_per_update
 from tests.helpers import TINY, TINY_TESP, tiny_family, tiny_learner
 
 
 @pytest.mark.parametrize("algo, per_task", [
     # K·N inner + N' outer episodes per task
-    ("maml", TINY.inner_steps * TINY.inner_episodes + TINY.outer_episodes),
-    # N warm-up + K·N fast-update + N' post-adaptation episodes
-    ("tesp", (1 + TINY_TESP.fast_updates) * TINY_TESP.inner_episodes
-     + TINY_TESP.outer_episodes),
+    ("maml", TINY.inner.steps * TINY.sampling.inner_episodes + TINY.sampling.outer_episodes),
+    # N warm-up + K·N fast-update + N' post-adaptation episodes (buffer copies count 0)
+    ("tesp", (1 + TINY_TESP.inner.steps) * TINY_TESP.sampling.inner_episodes
+     + TINY_TESP.sampling.outer_episodes),
     # no warm-up for AdaptSV
-    ("adaptsv", TINY_TESP.fast_updates * TINY_TESP.inner_episodes + TINY_TESP.outer_episodes),
+    ("adaptsv", TINY_TESP.inner.steps * TINY_TESP.sampling.inner_episodes
+     + TINY_TESP.sampling.outer_episodes),
     # multi-task PPO: one batch of episodes per task
-    ("oracle", TINY.inner_episodes),
+    ("oracle", TINY.sampling.inner_episodes),
 ])
-def test_env_steps_per_update_counts_every_simulated_episode(algo, per_task):
+def test_batch_types_count_every_simulated_episode(algo, per_task):
     learner = tiny_learner(algo)
-    expected = learner.config.meta_batch_size * per_task * tiny_family().horizon
-    assert bench.env_steps_per_update(learner) == expected
+    expected = learner.config.sampling.meta_batch_size * per_task * tiny_family().horizon
+    assert env_steps_per_update(learner) == expected
 
 
-def test_config_for_gives_tesp_the_suite_sizes():
-    base = bench.QUICK.config
-    assert bench.config_for("maml", base) is base
-    cfg = bench.config_for("tesp", base)
-    assert isinstance(cfg, TESPConfig)
-    assert (cfg.hidden_sizes, cfg.meta_batch_size, cfg.inner_episodes, cfg.ppo_epochs) == (
-        base.hidden_sizes, base.meta_batch_size, base.inner_episodes, base.ppo_epochs)
+def test_config_for_gives_every_algorithm_the_sizes_it_has():
+    sizes = suites.PRESETS["quick"].sizes
+    maml = suites.config_for("maml", sizes)
+    assert (maml.policy.hidden_sizes, maml.outer, maml.meta_gradient) == ((32, 32), "ppo",
+                                                                         "first_order")
+    cfg = suites.config_for("tesp", sizes)
+    assert isinstance(cfg, algorithms.TESPConfig)
+    assert (cfg.policy.hidden_sizes, cfg.sampling.meta_batch_size, cfg.sampling.inner_episodes,
+            cfg.ppo.epochs) == ((32, 32), 4, 4, 2)
     # TESP keeps the best M <= N episodes: its default M = 16 is cut to the suite's N
-    assert cfg.buffer_size == base.inner_episodes < TESPConfig().buffer_size
+    assert cfg.buffer_size == 4 < algorithms.TESPConfig().buffer_size
+    assert suites.config_for("oracle", sizes).value.hidden_sizes == (32, 32)
 
 
 def test_raw_sim_resets_episodes_at_the_horizon():
     """Past the horizon a state is absorbing (reward 0); the raw simulator must reset
     instead, or it would time frozen states. 3 horizons collect ~3x one horizon's cost."""
     family = tiny_family()
-    one = jax.jit(bench.raw_sim_program(family, 4, family.horizon))(jax.random.PRNGKey(0))
-    three = jax.jit(bench.raw_sim_program(family, 4, 3 * family.horizon + 2))(
+    one = jax.jit(kinds.raw_sim_program(family, 4, family.horizon))(jax.random.PRNGKey(0))
+    three = jax.jit(kinds.raw_sim_program(family, 4, 3 * family.horizon + 2))(
         jax.random.PRNGKey(0))
     assert float(one) < 0 and float(three) / float(one) > 2.5
 
@@ -56,11 +64,13 @@ def test_raw_sim_resets_episodes_at_the_horizon():
 def test_fixed_task_and_brax_env_step_like_the_family():
     family = tiny_family()
     task = jax.tree.map(lambda x: x[0], family.sample_tasks(jax.random.PRNGKey(0), 1))
-    fixed = bench.FixedTask(family, task)
+    fixed = FixedTask(family, task)
     many = fixed.sample_tasks(jax.random.PRNGKey(1), 3, "test")
     np.testing.assert_array_equal(many.goal, np.broadcast_to(task.goal, (3, 2)))
     assert fixed.task_feature_size == family.task_feature_size
-    env = bench.brax_env(family, task)
+    assert (fixed.name, fixed.horizon, fixed.max_speed) == (family.name, 10, family.max_speed)
+    assert fixed.env_spec is None and family.env_spec.overrides == {"horizon": 10}
+    env = brax_env(family, task)
     key, action = jax.random.PRNGKey(2), np.array([0.3, -0.2], np.float32)
     b = env.step(env.reset(key), action)
     f = family.step(family.reset(key, task), action, task)
@@ -69,30 +79,28 @@ def test_fixed_task_and_brax_env_step_like_the_family():
     assert env.observation_size == family.obs_size and env.action_size == family.action_size
 
 
-def test_device_put_replicated_shim_restores_jax():
+def test_device_put_replicated_shim_exists_only_during_the_call():
     had = hasattr(jax, "device_put_replicated")
-    with bench.device_put_replicated_shim():
+    with device_put_replicated_shim():
         x = jax.device_put_replicated({"a": np.ones(2)}, jax.local_devices()[:1])
         assert x["a"].shape == (1, 2)
     assert hasattr(jax, "device_put_replicated") == had
 
 
 # random_init's update only samples, so it compiles in seconds; the bookkeeping is the same
-TINY_SUITE = bench.Suite(
+TINY_SUITE = suites.Suite(
     family="navigation2d", horizon=5, algos=("random_init",),
-    config=MetaConfig(hidden_sizes=(4,), meta_batch_size=2, inner_episodes=2, outer_episodes=2,
-                      outer="ppo", meta_gradient="first_order", ppo_epochs=1,
-                      value_hidden_sizes=(4,)),
-    raw_batches=(4,), raw_steps=10, seeds=1, sweep_family="navigation2d", sweep_horizon=5,
-    sweep_algo="random_init", sweep_seeds=(1, 2),
-    sweep_seed_tasks=2, sweep_tasks=(2, 4), compile_family="navigation2d",
+    sizes=dict(hidden_sizes=(4,), meta_batch_size=2, inner_episodes=2, outer_episodes=2,
+               outer="ppo", meta_gradient="first_order", ppo_epochs=1, value_hidden_sizes=(4,)),
+    raw_batches=(4,), raw_steps=(10,), sweep_horizon=5, sweep_algo="random_init",
+    sweep_seeds=(1, 2), sweep_seed_tasks=2, sweep_tasks=(2, 4),
     compile_algos=("random_init",), iterations=1, repeats=1, ppo_updates=2)
 
 
 def test_tiny_suite_end_to_end(tmp_path):
-    result = bench.run_suite(TINY_SUITE, log=lambda _: None)
+    result = suites.run_suite(TINY_SUITE, log=lambda _: None)
     rows = result["rows"]
-    assert {r["kind"] for r in rows} == set(bench.KINDS)
+    assert {r["kind"] for r in rows} == set(suites.SUITE_KINDS)
     meta = result["meta"]
     assert meta["device"]["device_count"] >= 1 and meta["versions"]["jax"] == jax.__version__
     json.dumps(result)  # everything is JSON
@@ -128,30 +136,55 @@ def test_tiny_suite_end_to_end(tmp_path):
     comp = next(r for r in rows if r["kind"] == "compile")
     assert comp["compile_s"] > 0 and comp["peak_rss_mb"] > 0
 
-    md = bench.markdown(result, "tiny")
+    md = report.markdown(result, "tiny")
     for heading in ("raw simulator", "meta-training", "PPO on one fixed task", "sweep",
                     "compile one update"):
         assert heading in md
-    assert bench.plot_sweep(result, tmp_path / "sweep.png").stat().st_size > 0
+    assert report.plot_sweep(result, tmp_path / "sweep.png").stat().st_size > 0
 
     # recording twice replaces the section and keeps everything else
     path = tmp_path / "RESULTS.md"
     path.write_text("# Benchmark results\n\nhand-written notes\n")
-    bench.record(path, "tiny", md)
-    bench.record(path, "tiny", md.replace("tiny", "tiny again"))
+    report.record(path, "tiny", md)
+    report.record(path, "tiny", md.replace("tiny", "tiny again"))
     text = path.read_text()
     assert text.count("<!-- bench: tiny -->") == 1 and "hand-written notes" in text
     assert "tiny again" in text
 
 
+def test_protocol_runs_through_the_trainer_and_is_evaluable(tmp_path):
+    """The end-to-end kind (``--preset maml_protocol``) trains with ``train``: checkpoints,
+    ``--resume``, and a run ``jaxmeta eval`` can rebuild; remat rows compile K updates."""
+    suite = suites.Suite(family="navigation2d", horizon=5, algos=("random_init",),
+                         sizes=TINY_SUITE.sizes, kinds=("protocol",), iterations=2, chunk=1)
+    row = suites.run_suite(suite, log=lambda _: None, run_dir=tmp_path)["rows"][0]
+    assert (row["iterations_run"], row["env_steps"]) == (2, 2 * 2 * 2 * 5)
+    res = evaluate_run(tmp_path / "random_init", num_tasks=2, adapt_steps=1)
+    assert res["algo"] == "random_init" and res["iteration"] == 2
+    suite = suites.Suite(family="navigation2d", horizon=5, algos=("maml",),
+                         sizes=TINY_SUITE.sizes, kinds=("remat",), remat_steps=(1,))
+    rows = suites.run_suite(suite, log=lambda _: None)["rows"]
+    assert [(r["inner_steps"], r["remat"]) for r in rows] == [(1, False), (1, True)]
+    assert "XLA temp memory" in report.markdown({"meta": report.metadata({**vars(suite),
+                                                                          "repeats": 1}),
+                                                 "rows": rows}, "remat")
+
+
 def test_bad_input_is_refused_before_compiling():
     with pytest.raises(ValueError, match="unknown benchmark kind"):
-        bench.run_suite(TINY_SUITE, kinds=("raw_sim", "flops"))
+        suites.run_suite(TINY_SUITE, kinds=("raw_sim", "flops"))
     with pytest.raises(ValueError, match="unknown family"):
-        bench.main(["--quick", "--family", "cheetah"])
+        bench_pkg.main(["--quick", "--family", "cheetah"])
     with pytest.raises(ValueError, match="unknown algo"):
-        bench.main(["--quick", "--algos", "maml,mamal"])
+        bench_pkg.main(["--quick", "--algos", "maml,mamal"])
+    with pytest.raises(ValueError, match="unknown preset 'fast'"):
+        bench_pkg.main(["--preset", "fast"])
+    with pytest.raises(ValueError, match="--set meta_batch: no algorithm config"):
+        bench_pkg.main(["--quick", "--set", "meta_batch=2"])
+    with pytest.raises(ValueError, match="meta_batch_size must be a positive integer"):
+        bench_pkg.main(["--quick", "--set", "meta_batch_size=0"])
     assert cli.main(["bench", "--kinds", "flops"]) == 2  # the CLI prints it, exit code 2
     # a run is named after the family it measured
-    assert bench.suite_family(bench.QUICK, ("compile",)) == bench.QUICK.compile_family
-    assert bench.suite_family(bench.QUICK, ("sweep", "raw_sim")) == bench.QUICK.family
+    quick = suites.PRESETS["quick"]
+    assert suites.suite_family(quick, ("compile",)) == quick.compile_family
+    assert suites.suite_family(quick, ("sweep", "raw_sim")) == quick.family

@@ -1,11 +1,13 @@
-"""Inner-loop optimizers: the update formulas and the shape of Meta-SGD's rates."""
+"""Inner-loop optimizers: the update formulas, the shape of Meta-SGD's rates, and rates
+that are traced (swept) values."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
 
-from jaxmeta import inner
+from jaxmeta.meta import inner
 
 PARAMS = {"w": jnp.array([[1.0, -2.0]]), "b": jnp.array([0.5])}
 GRADS = {"w": jnp.array([[0.2, 0.4]]), "b": jnp.array([-1.0])}
@@ -36,3 +38,17 @@ def test_negative_rates_are_refused():
         inner.sgd(-0.1)
     with pytest.raises(ValueError, match="inner_lr"):
         inner.meta_sgd(-1.0)
+
+
+def test_rates_may_be_traced_and_vmapped():
+    """A swept inner rate is a traced array: one compiled update serves every value."""
+
+    def step(lr):
+        opt = inner.sgd(lr)
+        updates, _ = opt.update(GRADS, opt.init(PARAMS), PARAMS)
+        return optax.apply_updates(PARAMS, updates)["b"]
+
+    got = jax.jit(jax.vmap(step))(jnp.array([0.0, 0.1, 1.0]))
+    np.testing.assert_allclose(got[:, 0], [0.5, 0.6, 1.5], rtol=1e-6)
+    lr = jax.jit(lambda a: inner.meta_sgd(a).init(PARAMS).lr["w"])(jnp.float32(0.3))
+    np.testing.assert_allclose(lr, [[0.3, 0.3]])

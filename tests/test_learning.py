@@ -7,29 +7,29 @@ Meta-SGD pre -10.1 -> post(1 step) -5.5 -> post(3 steps) -4.5; pretrained pre -1
 post(1 step) -9.6; oracle (sees the goal) -3.3 without adaptation.
 """
 
-import dataclasses
-
 import jax
 import numpy as np
 import pytest
 
 from jaxmeta import algorithms, envs
-from jaxmeta.evaluate import evaluate
-from jaxmeta.train import TrainOptions, train
+from jaxmeta import config as config_lib
+from jaxmeta.evaluation import evaluate
+from jaxmeta.trainer import train
 
-CFG = algorithms.MetaConfig(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10,
-                            outer_episodes=10, eval_episodes=10)
+SIZES = dict(hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=10, outer_episodes=10,
+             eval_episodes=10)
 
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     fam = envs.make("navigation2d", horizon=25)
     out = {}
-    ppo = dataclasses.replace(CFG, outer_lr=3e-3)
-    for algo, cfg in (("maml", CFG), ("meta_sgd", CFG), ("pretrained", ppo), ("oracle", ppo)):
+    for algo in ("maml", "meta_sgd", "pretrained", "oracle"):
+        lr = {} if algo in ("maml", "meta_sgd") else {"ppo_lr": 3e-3}
+        cfg = config_lib.replace(algorithms.config_class(algo)(), **SIZES, **lr)
         learner = algorithms.make(algo, fam, cfg)
-        states, _ = train(learner, tmp_path_factory.mktemp(algo),
-                          TrainOptions(iterations=30, seeds=2, chunk=10, progress=False))
+        states, _ = train(learner, tmp_path_factory.mktemp(algo), iterations=30, seeds=2,
+                          chunk=10, progress=False)
         out[algo] = evaluate(learner, states, jax.random.PRNGKey(123), "test", 20, 3)
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxmeta import cli, envs
-from jaxmeta.envs.mjx_base import MJXFamily, asset_path, load_model
+from jaxmeta.envs.mjx_base import TARGET_KINDS, MJXFamily, asset_path, load_model
 from tests import mjx_harness as H
 
 MJX_NAMES = [n for n in envs.names() if isinstance(H.family(n), MJXFamily)]
@@ -67,6 +67,19 @@ def test_every_mjx_family_has_a_stated_region():
     positional = {n for n in MJX_NAMES if H.family(n).goal_position}
     assert positional == {"ant_goal", "ant_ring", "ant_target", "reacher2_target",
                           "reacher4_target", "reacher_sparse", "wheeled_goal"}
+
+
+def test_every_mjx_family_names_what_its_target_means():
+    """``target_kind`` (``envs.mjx_base.TARGET_KINDS``) matches the targets' shape."""
+    sizes = {"direction": (1,), "goal_xy": (2,), "none": (0,)}
+    for n in MJX_NAMES:
+        fam = H.family(n)
+        assert fam.target_kind in TARGET_KINDS, n
+        shape = fam.sample_tasks(jax.random.PRNGKey(0), 1).target.shape[1:]
+        want = {"ant_vel2d": (2,)}.get(n, (1,)) if fam.target_kind == "velocity" else sizes[
+            fam.target_kind]
+        assert shape == want, (n, fam.target_kind, shape)
+        assert fam.describe()["target"].startswith(fam.target_kind)
 
 
 @pytest.mark.parametrize("name", sorted(REGIONS))

@@ -22,11 +22,13 @@ import pytest
 from jax.sharding import PartitionSpec as P
 
 from jaxmeta import cli, distributed
-from jaxmeta.algorithms.base import blind_policy, sample_meta_batch
 from jaxmeta.distributed import MeshSpec, auto_mesh_spec, check_mesh, parse_mesh
+from jaxmeta.meta.policy import blind_policy
+from jaxmeta.meta.sampling import sample_meta_batch
 from jaxmeta.rollout import rollout
-from jaxmeta.train import TrainOptions, restore_states, train
-from tests.helpers import TINY, run_config, tiny_family, tiny_learner
+from jaxmeta.runs import restore_states
+from jaxmeta.trainer import TrainOptions, train
+from tests.helpers import TINY, tiny_family, tiny_learner
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 4,
@@ -102,7 +104,7 @@ def test_task_axis_is_split_over_the_mesh():
     """The shared sampler lays every per-task array out over the task axis, and the
     trainer's seed vmap keeps seeds on the seed axis: no device holds the whole batch."""
     family = tiny_family()
-    spec = blind_policy(family, TINY)
+    spec = blind_policy(family, TINY.policy)
 
     def sample_task(params, task, key):
         return rollout(family, spec.fn(params, task), task, key, 2)
@@ -136,9 +138,8 @@ def test_seed_sharded_run_matches_single_device(tmp_path, single_device_run):
 
 
 def test_seed_and_task_sharded_run_matches_single_device(tmp_path, single_device_run):
-    rc = run_config("maml", **FAST)
     opts = dataclasses.replace(TrainOptions(**OPTS, mesh="seeds=2,tasks=2"), checkpoint_every=2)
-    train(tiny_learner("maml", **FAST), tmp_path / "full", opts, rc)
+    train(tiny_learner("maml", **FAST), tmp_path / "full", opts)
     assert_metrics_close(metrics(tmp_path / "full"), single_device_run)
 
     # sharded checkpoints: restore onto the mesh with the same layout and values
@@ -152,12 +153,12 @@ def test_seed_and_task_sharded_run_matches_single_device(tmp_path, single_device
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
     # resume from the sharded checkpoint at iteration 2 on the same mesh: bit-exact
-    train(learner, tmp_path / "cut", dataclasses.replace(opts, iterations=2), rc)
-    train(learner, tmp_path / "cut", opts, rc, resume=True)
+    train(learner, tmp_path / "cut", dataclasses.replace(opts, iterations=2))
+    train(learner, tmp_path / "cut", opts, resume=True)
     assert metrics(tmp_path / "cut") == metrics(tmp_path / "full")
     # ... and on one device (the mesh may change between a run and its resumption)
-    train(learner, tmp_path / "one", dataclasses.replace(opts, iterations=2), rc)
-    train(learner, tmp_path / "one", dataclasses.replace(opts, mesh=""), rc, resume=True)
+    train(learner, tmp_path / "one", dataclasses.replace(opts, iterations=2))
+    train(learner, tmp_path / "one", dataclasses.replace(opts, mesh=""), resume=True)
     assert_metrics_close(metrics(tmp_path / "one"), single_device_run)
 
 

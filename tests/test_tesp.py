@@ -1,7 +1,10 @@
 """TESP (Lan et al. 2019): the episode buffer, the embedding, the fast-update, the
-meta-gradient, the ablation switches, and learning on 2D navigation."""
+meta-gradient, the ablation switches, and learning on 2D navigation.
 
-import dataclasses
+Everything goes through pieces (buffer, encoder) and the learner protocol (``sample``,
+``meta_loss``, ``adapt``); ``adapt`` runs the same warm-up and fast-updates as sampling.
+"""
+
 import functools
 
 import jax
@@ -11,40 +14,51 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from jaxmeta import algorithms
+from jaxmeta import config as config_lib
 from jaxmeta.algorithms.tesp import (
     PRESETS,
+    AdaptSVConfig,
     TESPConfig,
-    apply_preset,
     buffer_init,
     buffer_insert,
-    build_tesp,
     paper_config,
+    task_encoder,
 )
-from jaxmeta.evaluate import evaluate
+from jaxmeta.evaluation import evaluate
 from jaxmeta.rollout import Trajectory, episode_returns
-from jaxmeta.train import TrainOptions, train
-from tests.helpers import TINY_TESP, tiny_family
+from jaxmeta.trainer import train
+from tests.helpers import TINY_TESP, tiny_config, tiny_family
 
 KEY = jax.random.PRNGKey(0)
 
 
 @functools.cache
 def built(preset: str = "tesp", **overrides):
-    cfg = apply_preset(preset, dataclasses.replace(TINY_TESP, **overrides))
-    return build_tesp(tiny_family(), cfg)
+    return algorithms.make(preset, tiny_family(), tiny_config(preset, **overrides))
 
 
 @functools.cache
 def sampled(preset: str = "tesp", **overrides):
-    """(learner, parts, params, batches) of one sampled meta-batch."""
-    learner, parts = built(preset, **overrides)
-    params = learner.init(KEY).params
-    _, batches = jax.jit(parts.sample_batches)(params, jax.random.PRNGKey(1))
-    return learner, parts, params, batches
+    """(learner, state, sample) of one sampled meta-batch."""
+    learner = built(preset, **overrides)
+    state = learner.init(KEY)
+    return learner, state, jax.jit(learner.sample)(state, jax.random.PRNGKey(1))
+
+
+def encoder_of(cfg):
+    fam = tiny_family()
+    return task_encoder(fam.obs_size, fam.action_size, fam.horizon, cfg.gru_size,
+                        cfg.embedding_size)
 
 
 def _task(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
+
+
+def task_key(i: int, n: int) -> jax.Array:
+    """The rollout key of task i of the meta-batch sampled from PRNGKey(1) (sample_meta_batch
+    splits it into a task key and one rollout key per task)."""
+    return jax.random.split(jax.random.split(jax.random.PRNGKey(1))[1], n)[i]
 
 
 # --- the episode buffer ---------------------------------------------------------------------
@@ -100,28 +114,28 @@ def test_buffer_keeps_best_m_per_task_under_vmap():
 
 def test_sampled_buffers_follow_warmup_and_fast_updates():
     """B⁰ = S_M(warm-up), B^k = S_M(B^{k-1} ∪ τ^k), per task of a vmapped meta-batch."""
-    learner, _, _, b = sampled()
-    m = learner.config.buffer_size
-    for t in range(learner.config.meta_batch_size):
+    learner, _, s = sampled()
+    b, m, k_steps = s.batches, learner.config.buffer_size, learner.config.inner.steps
+    for t in range(learner.config.sampling.meta_batch_size):
         seq = [np.asarray(episode_returns(_task(b.warm, t)))]
-        seq += [np.asarray(episode_returns(_task(b.inner, t)))[k]
-                for k in range(learner.config.fast_updates)]
+        seq += [np.asarray(episode_returns(_task(b.inner, t)))[k] for k in range(k_steps)]
         ref = _reference_best(seq, m)
-        got = np.asarray(b.buffers.ret[t])  # [K+1, M]
-        assert got.shape == (learner.config.fast_updates + 1, m)
+        got = np.asarray(b.contexts.ret[t])  # [K+1, M]
+        assert got.shape == (k_steps + 1, m)
         for k in range(len(ref)):
             np.testing.assert_allclose(got[k], ref[k], rtol=1e-6)
 
 
 def test_v1_buffer_keeps_every_episode():
-    learner, _, _, b = sampled("tesp_v1")
-    n, k = learner.config.inner_episodes, learner.config.fast_updates
-    valid = np.asarray(b.buffers.valid[0])  # [K+1, capacity]
+    learner, _, s = sampled("tesp_v1")
+    b = s.batches
+    n, k = learner.config.sampling.inner_episodes, learner.config.inner.steps
+    valid = np.asarray(b.contexts.valid[0])  # [K+1, capacity]
     assert valid.shape == (k + 1, n * (k + 1))
     np.testing.assert_array_equal(valid.sum(axis=1), n * np.arange(1, k + 2))
     all_rets = np.concatenate([episode_returns(_task(b.warm, 0))]
                               + [episode_returns(_task(b.inner, 0))[j] for j in range(k)])
-    np.testing.assert_allclose(np.sort(np.asarray(b.buffers.ret[0, -1])), np.sort(all_rets),
+    np.testing.assert_allclose(np.sort(np.asarray(b.contexts.ret[0, -1])), np.sort(all_rets),
                                rtol=1e-6)
 
 
@@ -130,77 +144,94 @@ def test_v1_buffer_keeps_every_episode():
 
 @pytest.mark.parametrize("preset", ["tesp", "tesp_v1"])
 def test_embedding_is_mean_of_encoder_over_buffer(preset):
-    learner, parts, params, b = sampled(preset)
-    for k in (0, learner.config.fast_updates):
-        buf = jax.tree.map(lambda x: x[0, k], b.buffers)
-        h = parts.embedding(params, {"encoder": params["encoder"]}, buf)
-        gs = [parts.encoder.episode(params["encoder"], jax.tree.map(lambda x: x[j], buf.traj))
+    learner, state, s = sampled(preset)
+    enc, b, n = encoder_of(learner.config), s.batches, learner.config.sampling.meta_batch_size
+    for k in (0, learner.config.inner.steps):
+        buf = jax.tree.map(lambda x: x[0, k], b.contexts)
+        h = enc.embed(state.params["encoder"], buf)
+        gs = [enc.episode(state.params["encoder"], jax.tree.map(lambda x: x[j], buf.traj))
               for j in range(buf.ret.shape[0]) if buf.valid[j] > 0]
         np.testing.assert_allclose(h, np.mean(gs, axis=0), rtol=1e-5, atol=1e-6)
-    # h^{K+1} of the outer episodes is the embedding of θ^{K+1}_TE on B^K
-    fast, h = parts.adapted(params, _task(b, 0))
-    np.testing.assert_allclose(h, b.h[0], rtol=1e-5, atol=1e-6)
+    # adapt with task 0's key runs the same warm-up and fast-updates as sampling did: h^{K+1}
+    # of the outer episodes is g(θ^{K+1}_TE) averaged over B^K
+    out = learner.adapt(state, _task(s.tasks, 0), task_key(0, n), learner.config.inner.steps)
+    np.testing.assert_allclose(out.params["embedding"], b.h[0], rtol=1e-5, atol=1e-6)
+    last = jax.tree.map(lambda x: x[0, -1], b.contexts)
+    np.testing.assert_allclose(enc.embed(out.params["fast"]["encoder"], last), b.h[0],
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_meta_loss_replays_the_sampled_fast_updates():
+    """∂ meta_loss / ∂η = mean_i ‖h_i^{K+1}‖² with h replayed from the stored episodes and
+    buffers; it equals the embeddings the outer episodes were sampled with."""
+    for preset in ("tesp", "adaptsv"):
+        learner, state, s = sampled(preset)
+        d_eta = jax.jit(jax.grad(lambda eta: learner.meta_loss(
+            state.params, state.replace(hyper={**state.hyper, "eta": eta}), s)))(0.01)
+        np.testing.assert_allclose(d_eta, np.mean(np.sum(np.asarray(s.batches.h) ** 2, -1)),
+                                   rtol=1e-5, err_msg=preset)
 
 
 def test_encoder_skips_steps_after_termination():
-    _, parts, params, b = sampled()
-    ep = jax.tree.map(lambda x: x[0, 0, 0], b.buffers.traj)  # one episode [T, ...]
+    learner, state, s = sampled()
+    ep = jax.tree.map(lambda x: x[0, 0, 0], s.batches.contexts.traj)  # one episode [T, ...]
     cut = ep._replace(mask=ep.mask.at[5:].set(0.0))
     junk = cut._replace(obs=cut.obs.at[5:].set(99.0), reward=cut.reward.at[5:].set(-99.0))
-    g = parts.encoder.episode
-    np.testing.assert_allclose(g(params["encoder"], cut), g(params["encoder"], junk), rtol=1e-6)
-    assert not np.allclose(g(params["encoder"], cut), g(params["encoder"], ep))
+    g, p = encoder_of(learner.config).episode, state.params["encoder"]
+    np.testing.assert_allclose(g(p, cut), g(p, junk), rtol=1e-6)
+    assert not np.allclose(g(p, cut), g(p, ep))
 
 
 def _moved(a, b):
     return float(jnp.max(jnp.abs(ravel_pytree(a)[0] - ravel_pytree(b)[0])))
 
 
-def test_fast_updates_move_the_encoder_not_the_policy():
-    learner, parts, params, b = sampled()
-    fast, _ = parts.adapted(params, _task(b, 0))
-    assert set(fast) == {"encoder"}
-    assert _moved(fast["encoder"], params["encoder"]) > 0
+def adapted(preset: str):
+    """(state, fast parameters after K fast-updates on a test task, Adapted)."""
+    learner = built(preset)
     state = learner.init(KEY)
     task = _task(tiny_family().sample_tasks(KEY, 1, "test"), 0)
     out = learner.adapt(state, task, KEY, 2)
+    return state, out.params["fast"], out
+
+
+def test_fast_updates_move_the_encoder_not_the_policy():
+    state, fast, out = adapted("tesp")
+    assert set(fast) == {"encoder"}
+    assert _moved(fast["encoder"], state.params["encoder"]) > 0
     assert _moved(out.params["policy"], state.params["policy"]) == 0
 
 
 def test_alpha_zero_freezes_the_encoder():
     """V4 (α = 0): the fast-updates leave θ_TE exactly where it was."""
-    _, parts, params, b = sampled("tesp_v4")
-    fast, _ = parts.adapted(params, _task(b, 0))
-    assert _moved(fast["encoder"], params["encoder"]) == 0
-    assert "inner" in params and not jax.tree.leaves(params["inner"])  # nothing learned
+    state, fast, _ = adapted("tesp_v4")
+    assert _moved(fast["encoder"], state.params["encoder"]) == 0
+    assert "inner" in state.params and not jax.tree.leaves(state.params["inner"])
 
 
 def test_v2_fast_updates_the_policy_too():
-    learner, parts, params, b = sampled("tesp_v2")
-    fast, _ = parts.adapted(params, _task(b, 0))
+    state, fast, out = adapted("tesp_v2")
     assert set(fast) == {"encoder", "policy"}
-    assert _moved(fast["policy"], params["policy"]) > 0
-    assert _moved(fast["encoder"], params["encoder"]) > 0
-    state = learner.init(KEY)
-    task = _task(tiny_family().sample_tasks(KEY, 1, "test"), 0)
-    assert _moved(learner.adapt(state, task, KEY, 2).params["policy"], state.params["policy"]) > 0
+    assert _moved(fast["policy"], state.params["policy"]) > 0
+    assert _moved(fast["encoder"], state.params["encoder"]) > 0
+    assert _moved(out.params["policy"], state.params["policy"]) > 0
 
 
 def test_v5_uses_one_fixed_rate_and_tesp_learns_per_parameter_rates():
-    _, _, params, _ = sampled("tesp_v5")
-    assert not jax.tree.leaves(params["inner"])
-    _, _, params, _ = sampled()
-    lr = ravel_pytree(params["inner"].lr)[0]
-    assert lr.shape == ravel_pytree(params["encoder"])[0].shape
-    np.testing.assert_allclose(lr, TINY_TESP.inner_lr)
+    _, state, _ = sampled("tesp_v5")
+    assert not jax.tree.leaves(state.params["inner"])
+    _, state, _ = sampled()
+    lr = ravel_pytree(state.params["inner"].lr)[0]
+    assert lr.shape == ravel_pytree(state.params["encoder"])[0].shape
+    np.testing.assert_allclose(lr, TINY_TESP.inner.lr)
 
 
 def test_adaptsv_adapts_one_task_variable():
-    _, parts, params, b = sampled("adaptsv")
-    assert "encoder" not in params and params["z"].shape == (TINY_TESP.embedding_size,)
-    fast, h = parts.adapted(params, _task(b, 0))
-    assert set(fast) == {"z"} and _moved(fast["z"], params["z"]) > 0
-    np.testing.assert_array_equal(h, fast["z"])
+    state, fast, out = adapted("adaptsv")
+    assert "encoder" not in state.params
+    assert state.params["z"].shape == (TINY_TESP.embedding_size,)
+    assert set(fast) == {"z"} and _moved(fast["z"], state.params["z"]) > 0
+    np.testing.assert_array_equal(out.params["embedding"], fast["z"])
 
 
 # --- the meta-update ------------------------------------------------------------------------
@@ -209,14 +240,17 @@ def test_adaptsv_adapts_one_task_variable():
 def test_regulariser_gradient_is_eta_times_two_h():
     """Eq. 10's η mean_i ‖h_i^{K+1}‖² adds η · mean_i 2 h_i to the gradient of the encoder's
     output bias (h is affine in it, with unit slope, also through first-order fast-updates);
-    with η = 0 nothing is added."""
-    eta = 0.5
-    _, parts, params, b = sampled(eta=eta)
-    _, parts0 = built(eta=0.0)  # sampling does not depend on η: reuse the batches
-    g = jax.jit(jax.grad(parts.meta_loss))(params, b)
-    g0 = jax.jit(jax.grad(parts0.meta_loss))(params, b)
+    with η = 0 nothing is added. η is traced: one learner, two values."""
+    learner, state, s = sampled()
+    grad = jax.jit(jax.grad(learner.meta_loss))
+
+    def with_eta(eta):
+        return state.replace(hyper={**state.hyper, "eta": jnp.float32(eta)})
+
+    g = grad(state.params, with_eta(0.5), s)
+    g0 = grad(state.params, with_eta(0.0), s)
     diff = g["encoder"]["out"]["bias"] - g0["encoder"]["out"]["bias"]
-    expected = eta * 2 * b.h.mean(axis=0)
+    expected = 0.5 * 2 * s.batches.h.mean(axis=0)
     assert float(jnp.abs(expected).max()) > 1e-3
     np.testing.assert_allclose(diff, expected, rtol=1e-4, atol=1e-6)
     # the regulariser also reaches the rest of the encoder and the learned rates
@@ -224,6 +258,9 @@ def test_regulariser_gradient_is_eta_times_two_h():
     d_lr = _moved(g["inner"], g0["inner"])
     assert d_enc > 0 and d_lr > 0
     assert _moved(g["policy"], g0["policy"]) == 0
+    # the meta-gradient reaches all three parts: θ_policy, θ_TE and the rates α
+    for part in ("policy", "encoder", "inner"):
+        assert float(jnp.abs(ravel_pytree(g0[part])[0]).max()) > 0, part
 
 
 def test_second_order_meta_gradient_matches_finite_differences():
@@ -231,16 +268,16 @@ def test_second_order_meta_gradient_matches_finite_differences():
     deterministic function of θ = {θ_TE, α, θ_policy}; the second-order gradient (through
     K = 2 fast-updates) matches central differences along random directions, in float64.
     The first-order gradient does not (it drops ∂θ^{k+1}/∂θ^k − I)."""
-    _, parts2, params, batches = sampled(inner_lr=0.5, meta_gradient="second_order")
-    _, parts1 = built(inner_lr=0.5)
+    learner2, state, s = sampled(inner_lr=0.5, meta_gradient="second_order")
+    learner1 = built(inner_lr=0.5)
     with jax.enable_x64(True):
         to64 = functools.partial(jax.tree.map, lambda x: x.astype(jnp.float64)
                                  if jnp.issubdtype(x.dtype, jnp.floating) else x)
-        params, batches = to64(params), to64(batches)
-        flat, unravel = ravel_pytree(params)
-        f = jax.jit(lambda x: parts2.meta_loss(unravel(x), batches))
+        state, s = to64(state), to64(s)
+        flat, unravel = ravel_pytree(state.params)
+        f = jax.jit(lambda x: learner2.meta_loss(unravel(x), state, s))
         grad2 = jax.jit(jax.grad(f))(flat)
-        grad1 = jax.jit(jax.grad(lambda x: parts1.meta_loss(unravel(x), batches)))(flat)
+        grad1 = jax.jit(jax.grad(lambda x: learner1.meta_loss(unravel(x), state, s)))(flat)
         assert grad2.dtype == jnp.float64
         eps = 1e-5
         errs2, errs1 = [], []
@@ -255,42 +292,31 @@ def test_second_order_meta_gradient_matches_finite_differences():
     assert max(errs1) > 1e-3, errs1
 
 
-def test_meta_update_changes_all_three_parts():
-    learner, _ = built()
-    state = learner.init(KEY)
-    new, m = jax.jit(learner.update)(state)
-    for k in ("policy", "encoder", "inner"):
-        assert _moved(new.params[k], state.params[k]) > 0, k
-    assert m["returns_by_step"].shape == (TINY_TESP.fast_updates + 2,)
-    assert np.isfinite(float(m["embedding_norm"]))
-
-
 # --- configuration --------------------------------------------------------------------------
 
 
 def test_presets_and_bad_configs():
     assert set(PRESETS) <= set(algorithms.names())
-    assert apply_preset("tesp_v3", TESPConfig()).eta == 0
-    assert algorithms.make("tesp_v4", tiny_family(), TINY_TESP).config.inner_lr == 0
-    with pytest.raises(ValueError, match="unknown TESP preset 'v9'.*adaptsv.*tesp_v5"):
-        apply_preset("v9", TESPConfig())
+    assert algorithms.make("tesp_v3", tiny_family(), TINY_TESP).config.eta == 0
+    assert algorithms.make("tesp_v4", tiny_family(), TINY_TESP).config.inner.lr == 0
     with pytest.raises(ValueError, match="buffer_size=20 must be <= inner_episodes=8"):
-        TESPConfig(buffer_size=20, inner_episodes=8)
-    TESPConfig(buffer="all", buffer_size=20, inner_episodes=8)  # V1 ignores M
+        config_lib.replace(TESPConfig(), buffer_size=20, inner_episodes=8)
+    config_lib.replace(TESPConfig(), buffer="all", buffer_size=20, inner_episodes=8)  # V1: no M
     # the supplement's sizes per family
-    assert paper_config().hidden_sizes == (256, 256) and paper_config().embedding_size == 8
+    assert paper_config().policy.hidden_sizes == (256, 256) and paper_config().embedding_size == 8
     assert paper_config("reacher4_target").embedding_size == 16
-    assert paper_config("ant_target").hidden_sizes == (512, 512)
+    assert paper_config("ant_target").policy.hidden_sizes == (512, 512)
     assert paper_config("ant_target").embedding_size == 32
     p = paper_config()
-    assert (p.buffer_size, p.fast_updates, p.inner_lr, p.ppo_clip, p.gae_lambda) == (
+    assert (p.buffer_size, p.inner.steps, p.inner.lr, p.ppo.clip, p.returns.gae_lambda) == (
         16, 3, 0.001, 0.15, 0.97)
-    with pytest.raises(ValueError, match=r"adapt='policy'.*encoder.*variable"):
-        TESPConfig(adapt="policy")
-    with pytest.raises(ValueError, match="eta must be >= 0"):
+    with pytest.raises(ValueError, match="eta must satisfy 0 <= eta"):
         TESPConfig(eta=-1.0)
     with pytest.raises(ValueError, match="gru_size must be a positive integer"):
         TESPConfig(gru_size=0)
+    for cls in (TESPConfig, AdaptSVConfig):
+        with pytest.raises(ValueError, match="'dice' is not available for TESP/AdaptSV"):
+            cls(meta_gradient="dice")
 
 
 # --- learning -------------------------------------------------------------------------------
@@ -304,11 +330,11 @@ def test_tesp_learns_to_adapt_on_navigation(tmp_path):
     fast-updates ≈ −3.3 (every seed). Margin: the adapted return recovers at least 40 % of
     the warm-up cost on every seed, and each fast-update helps on average.
     """
-    cfg = TESPConfig(hidden_sizes=(32, 32), gru_size=32, meta_batch_size=10, inner_episodes=10,
-                     outer_episodes=10, eval_episodes=10, buffer_size=5, outer_lr=3e-3)
+    cfg = config_lib.replace(TESPConfig(), hidden_sizes=(32, 32), gru_size=32,
+                             meta_batch_size=10, inner_episodes=10, outer_episodes=10,
+                             eval_episodes=10, buffer_size=5, ppo_lr=3e-3)
     learner = algorithms.make("tesp", tiny_family(25), cfg)
-    states, _ = train(learner, tmp_path, TrainOptions(iterations=40, seeds=2, chunk=10,
-                                                      progress=False))
+    states, _ = train(learner, tmp_path, iterations=40, seeds=2, chunk=10, progress=False)
     res = evaluate(learner, states, jax.random.PRNGKey(123), "test", 20, 3)
     per_seed = np.asarray(res["per_seed"])  # [seeds, 4]
     pre, post = per_seed[:, 0], per_seed[:, -1]

@@ -1,4 +1,5 @@
-"""Trainer: determinism, vmap over seeds, bit-exact resume, NaN handling, bad input, CLI."""
+"""Trainer: determinism, vmap over seeds, bit-exact resume, non-finite values, bad input,
+and the CLI end to end."""
 
 import json
 
@@ -8,15 +9,10 @@ import numpy as np
 import pytest
 
 from jaxmeta import cli
-from jaxmeta.algorithms.base import MetaLearner
-from jaxmeta.train import (
-    ConfigMismatchError,
-    NonFiniteLossError,
-    TrainOptions,
-    restore_states,
-    train,
-)
-from tests.helpers import run_config, tiny_learner
+from jaxmeta.protocol import MetaLearner
+from jaxmeta.runs import restore_states
+from jaxmeta.trainer import ConfigMismatchError, NonFiniteError, TrainOptions, train
+from tests.helpers import tiny_learner
 
 OPTS = dict(progress=False, chunk=2)
 # The trainer's guarantees do not depend on the method; a first-order PPO MAML compiles
@@ -58,28 +54,31 @@ def test_vmapped_seeds_equal_single_seed_runs(tmp_path):
 
 
 def test_resume_is_bit_exact(tmp_path):
+    """Including the evaluation rows (``evaluate_every``): the evaluation at the resumed
+    iteration is recomputed from the restored state."""
     learner = tiny_learner("maml", **FAST)
-    rc = run_config(**FAST)
-    full = TrainOptions(iterations=6, seeds=2, checkpoint_every=2, **OPTS)
-    train(learner, tmp_path / "full", full, rc)
-    train(
-        learner,
-        tmp_path / "cut",
-        TrainOptions(iterations=4, seeds=2, checkpoint_every=2, **OPTS),
-        rc,
-    )
+    full = TrainOptions(iterations=6, seeds=2, checkpoint_every=2, evaluate_every=2,
+                        eval_tasks=2, eval_adapt_steps=1, eval_splits=("test",), **OPTS)
+    train(learner, tmp_path / "full", full)
+    train(learner, tmp_path / "cut", full, iterations=4)
     # a crash after a checkpoint may leave extra metric lines; they are recomputed
     with (tmp_path / "cut" / "metrics.jsonl").open("a") as f:
         f.write(json.dumps({"iteration": 4, "seed": 0, "loss": 123.0}) + "\n")
-    train(learner, tmp_path / "cut", full, rc, resume=True)
-    assert read_metrics(tmp_path / "full") == read_metrics(tmp_path / "cut")
+    train(learner, tmp_path / "cut", full, resume=True)
+    rows = read_metrics(tmp_path / "full")
+    assert rows == read_metrics(tmp_path / "cut")
+    assert [r["iteration"] for r in rows if "split" in r] == [0, 0, 2, 2, 4, 4, 6, 6]
 
 
-def _poisoned(learner: MetaLearner, at: int) -> MetaLearner:
+def _poisoned(learner: MetaLearner, at: int, loss: bool = True) -> MetaLearner:
+    """``learner`` whose parameters (and loss, unless ``loss=False``) become NaN at
+    iteration ``at``."""
+
     def update(state):
         state, m = learner.update(state)
         bad = state.iteration == at + 1
-        m = dict(m, loss=jnp.where(bad, jnp.nan, m["loss"]))
+        if loss:
+            m = dict(m, loss=jnp.where(bad, jnp.nan, m["loss"]))
         params = jax.tree.map(lambda p: jnp.where(bad, jnp.nan, p), state.params)
         return state.replace(params=params), m
 
@@ -91,16 +90,11 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     learner = _poisoned(base, at=5)
     out = tmp_path / "nan"
     with pytest.raises(
-        NonFiniteLossError,
-        match=r"iteration 5 \(seed 0\).*last good checkpoint: "
+        NonFiniteError,
+        match=r"non-finite loss.* at iteration 5 \(seed 0\).*last good checkpoint: "
         r"iteration 4",
     ):
-        train(
-            learner,
-            out,
-            TrainOptions(iterations=10, seeds=1, checkpoint_every=2, **OPTS),
-            run_config(**FAST),
-        )
+        train(learner, out, TrainOptions(iterations=10, seeds=1, checkpoint_every=2, **OPTS))
     its = [r["iteration"] for r in read_metrics(out)]
     assert its == [0, 1, 2, 3, 4]
     states, step = restore_states(base, out, 0, 1)
@@ -108,46 +102,45 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(states.params))
 
 
+def test_nan_parameters_stop_even_with_a_finite_loss(tmp_path):
+    """random_init's loss is a constant 0: the parameters are checked too."""
+    learner = _poisoned(tiny_learner("random_init"), at=2, loss=False)
+    with pytest.raises(NonFiniteError, match=r"non-finite parameters .* at iteration 2 "
+                                             r"\(seed 1\)"):
+        train(learner, tmp_path, TrainOptions(iterations=4, seeds=2, seed=1, **OPTS))
+    assert [r["iteration"] for r in read_metrics(tmp_path)] == [0, 0, 1, 1]
+
+
 def test_nan_before_first_checkpoint_keeps_metrics(tmp_path):
     learner = _poisoned(tiny_learner("maml", **FAST), at=1)
     out = tmp_path / "early"
     opts = TrainOptions(iterations=4, checkpoint_every=4, **OPTS)
-    with pytest.raises(NonFiniteLossError, match="iteration 1 .*no checkpoint was written yet"):
-        train(learner, out, opts, run_config(**FAST))
+    with pytest.raises(NonFiniteError, match="iteration 1 .*no checkpoint was written yet"):
+        train(learner, out, opts)
     before = (out / "metrics.jsonl").read_text()
     assert [json.loads(ln)["iteration"] for ln in before.splitlines()] == [0]
     with pytest.raises(FileExistsError, match="already holds a run"):
-        train(tiny_learner("maml", **FAST), out, opts, run_config(**FAST))
+        train(tiny_learner("maml", **FAST), out, opts)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(tiny_learner("maml", **FAST), out, opts, run_config(**FAST), resume=True)
+        train(tiny_learner("maml", **FAST), out, opts, resume=True)
     assert (out / "metrics.jsonl").read_text() == before
 
 
 def test_resume_with_another_config_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS), run_config(**FAST))
+    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS))
     before = (out / "metrics.jsonl").read_text()
-    with pytest.raises(ConfigMismatchError, match=r"config.inner_lr: saved 0.1, requested 0.5"):
-        train(
-            tiny_learner("maml", inner_lr=0.5, **FAST),
-            out,
-            TrainOptions(iterations=4, **OPTS),
-            run_config(inner_lr=0.5, **FAST),
-            resume=True,
-        )
+    with pytest.raises(ConfigMismatchError, match=r"config.inner.lr: saved 0.1, requested 0.5"):
+        train(tiny_learner("maml", inner_lr=0.5, **FAST), out, TrainOptions(iterations=4, **OPTS),
+              resume=True)
     with pytest.raises(FileExistsError, match="resume"):
-        train(
-            tiny_learner("maml", **FAST),
-            out,
-            TrainOptions(iterations=2, **OPTS),
-            run_config(**FAST),
-        )
+        train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS))
     assert (out / "metrics.jsonl").read_text() == before  # nothing written is lost
 
 
 def test_checkpoint_of_another_shape_is_refused(tmp_path):
     out = tmp_path / "run"
-    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS), run_config(**FAST))
+    train(tiny_learner("maml", **FAST), out, TrainOptions(iterations=2, **OPTS))
     with pytest.raises(ConfigMismatchError, match="does not match"):
         restore_states(tiny_learner("maml", hidden_sizes=(16,), **FAST), out, 0, 1)
 
@@ -157,6 +150,10 @@ def test_train_options_validation():
         TrainOptions(seeds=0)
     with pytest.raises(ValueError, match="iterations"):
         TrainOptions(iterations=-1)
+    with pytest.raises(ValueError, match="evaluate_every must be an integer >= 0"):
+        TrainOptions(evaluate_every=-5)
+    with pytest.raises(ValueError, match="split='val'"):
+        TrainOptions(eval_splits=("test", "val"))
 
 
 @pytest.mark.parametrize(
@@ -173,6 +170,10 @@ def test_train_options_validation():
         (["train", "--meta-batch-size", "0", "--out", "x"], "meta_batch_size must be a positive"),
         (["train", "--seeds", "-1", "--out", "x"], "seeds must be a positive integer"),
         (["train", "--outer", "adam", "--out", "x"], "outer='adam' is not valid"),
+        (["train", "--algo", "tesp_v4", "--inner-lr", "0.1", "--out", "x"],
+         "tesp_v4 fixes inner_lr=0.0"),
+        (["train", "--evaluate-every", "2", "--eval-splits", "test,val", "--out", "x"],
+         "split='val'"),
     ],
 )
 def test_cli_bad_input(argv, message, capsys, tmp_path, monkeypatch):
@@ -215,8 +216,6 @@ def test_cli_train_eval_plot_end_to_end(tmp_path, capsys):
         "4",
         "--ppo-epochs",
         "2",
-        "--value-hidden-sizes",
-        "8",
         "--outer",
         "ppo",
         "--meta-gradient",
@@ -226,7 +225,7 @@ def test_cli_train_eval_plot_end_to_end(tmp_path, capsys):
     ]
     assert cli.main(args) == 0
     desc = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert desc["config"]["hidden_sizes"] == [8] and desc["train"]["seeds"] == 2
+    assert desc["config"]["policy"]["hidden_sizes"] == [8] and desc["train"]["seeds"] == 2
     assert desc["config"]["outer"] == "ppo" and desc["config"]["remat"] is False
     capsys.readouterr()
     assert (

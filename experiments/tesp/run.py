@@ -1,14 +1,17 @@
 """TESP's experiments (Lan et al. 2019, §5, Fig. 4 and 5) on one task family.
 
-Trains every method with several vmapped seeds and, every ``eval_every`` meta-updates
-(and before training), fast-adapts each seed's learner with 3 fast-updates to
-``eval_tasks`` tasks of D (``train``: the fixed pool of 100 training tasks), D′ (``test``)
-and D″ (``ood``), recording the mean return after adaptation (the paper's R) and before
-it. Writes ``OUT/<family>[_ablation].json``; ``report.py`` turns those into the figures and
-the table.
+Trains every method through the trainer (``jaxmeta.train``: vmapped seeds, checkpoints,
+``--resume``) with its evaluation hook: every ``eval_every`` meta-updates (and before
+training) each seed's learner fast-adapts with 3 fast-updates to ``eval_tasks`` tasks of D
+(``train``: the fixed pool of 100 training tasks), D′ (``test``) and D″ (``ood``); the rows
+record the mean return after adaptation (the paper's R) and before it. The runs go to
+``RUNS/<family>[_ablation]_<scale>/<method>/`` (each can be resumed, evaluated and plotted
+with ``python -m jaxmeta``); the per-method summary goes to
+``OUT/<family>[_ablation]_<scale>.json``, which ``report.py`` turns into figures and tables.
 
     python experiments/tesp/run.py --family reacher2_target --scale small
     python experiments/tesp/run.py --family reacher2_target --scale small --ablation
+    python experiments/tesp/run.py --family reacher2_target --scale small --resume
     python experiments/tesp/run.py --family ant_target --scale paper      # GPU
 
 Methods: TESP, MAML, Meta-SGD, AdaptSV (Fig. 4) or TESP and V1–V5 (``--ablation``,
@@ -20,7 +23,6 @@ episodes, TESP and AdaptSV additionally sample N warm-up episodes with h = 0.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import time
@@ -30,9 +32,10 @@ import jax
 import numpy as np
 
 from jaxmeta import algorithms, envs
+from jaxmeta import config as config_lib
 from jaxmeta.algorithms.tesp import paper_config
-from jaxmeta.evaluate import adaptation_returns
-from jaxmeta.train import compiled_chunk, compiled_init, seed_keys
+from jaxmeta.runs import read_metrics
+from jaxmeta.trainer import train
 
 FAMILIES = ("wheeled_goal", "ant_target", "reacher2_target", "reacher4_target")
 METHODS = ("tesp", "maml", "meta_sgd", "adaptsv")
@@ -48,6 +51,10 @@ SCALES = {
                   meta_batch_size=8, episodes=8, buffer_size=4, hidden_sizes=(64, 64),
                   gru_size=32, outer_lr=3e-3),
     "paper": dict(iterations=500, eval_every=25, eval_tasks=100, seeds=5, horizon=200),
+    # a check that the pipeline runs end to end (compiling dominates; no result to read)
+    "smoke": dict(iterations=2, eval_every=1, eval_tasks=2, seeds=1, horizon=5,
+                  meta_batch_size=2, episodes=2, buffer_size=2, hidden_sizes=(8,), gru_size=4,
+                  outer_lr=3e-3),
 }
 # Per-family changes to the small scale: on a CPU the 4-link reacher simulates ~4x, the
 # ant and the wheeled robot ~20-40x slower than the 2-link reacher, so they get fewer
@@ -64,72 +71,62 @@ def scale_settings(scale: str, family: str) -> dict:
     s = dict(SCALES[scale])
     if scale == "small":
         s.update(SMALL_BY_FAMILY.get(family, {}))
-    else:
+    elif scale == "paper":
         p = paper_config(family)
-        s.update(meta_batch_size=p.meta_batch_size, episodes=p.inner_episodes,
-                 buffer_size=p.buffer_size, hidden_sizes=p.hidden_sizes, gru_size=p.gru_size,
-                 embedding_size=p.embedding_size, outer_lr=p.outer_lr)
+        s.update(meta_batch_size=p.sampling.meta_batch_size, episodes=p.sampling.inner_episodes,
+                 buffer_size=p.buffer_size, hidden_sizes=p.policy.hidden_sizes,
+                 gru_size=p.gru_size, embedding_size=p.embedding_size, outer_lr=p.ppo.lr)
     return s
 
 
 def method_config(method: str, s: dict):
-    """The config of ``method`` at settings ``s`` (TESP presets apply their own fields)."""
+    """The config of ``method`` at settings ``s``: the same sizes and hyper-parameters for
+    every method (TESP §5.1: VPG fast-updates, first order, PPO meta-update); the ablation
+    presets then fix their own switches (``algorithms.make``)."""
     n = s["episodes"]
-    if method in ("maml", "meta_sgd"):
-        return algorithms.MetaConfig(
-            hidden_sizes=s["hidden_sizes"], meta_batch_size=s["meta_batch_size"],
-            inner_episodes=n, outer_episodes=n, eval_episodes=n, inner_steps=ADAPT_STEPS,
-            inner_lr=0.001, meta_gradient="first_order", outer="ppo", outer_lr=s["outer_lr"],
-            ppo_clip=0.15, gamma=0.99, gae_lambda=0.97)
-    return algorithms.TESPConfig(
-        hidden_sizes=s["hidden_sizes"], gru_size=s["gru_size"],
+    return algorithms.config_with(
+        method, hidden_sizes=s["hidden_sizes"], gru_size=s["gru_size"],
         embedding_size=s.get("embedding_size", 8), meta_batch_size=s["meta_batch_size"],
         inner_episodes=n, outer_episodes=n, eval_episodes=n, buffer_size=s["buffer_size"],
-        fast_updates=ADAPT_STEPS, inner_lr=0.001, outer_lr=s["outer_lr"], ppo_clip=0.15,
-        gamma=0.99, gae_lambda=0.97)
+        inner_steps=ADAPT_STEPS, inner_lr=0.001, meta_gradient="first_order", outer="ppo",
+        ppo_lr=s["outer_lr"], ppo_clip=0.15, gamma=0.99, gae_lambda=0.97)
 
 
-def run_method(method: str, family, s: dict, seed: int, log) -> dict:
-    """Trains ``method`` with ``s["seeds"]`` vmapped seeds; evaluates every ``eval_every``."""
+def summary(run_dir: Path) -> dict:
+    """The report's per-method record from a run's ``metrics.jsonl``: per evaluation, the
+    return before and after adaptation per seed and split; per chunk of ``eval_every``
+    meta-updates, the mean training return after adaptation per seed."""
+    rows = read_metrics(run_dir)
+    evals = [r for r in rows if "split" in r]
+    its = sorted({r["iteration"] for r in evals})
+    out = {"iterations": its, "post": {}, "pre": {}}
+    for split in SPLITS:
+        mine = [r for r in evals if r["split"] == split]
+        out["post"][split] = [[r["post_adapt_return"][-1] for r in mine if r["iteration"] == i]
+                              for i in its]
+        out["pre"][split] = [[r["pre_adapt_return"] for r in mine if r["iteration"] == i]
+                             for i in its]
+    train_rows = [r for r in rows if "split" not in r]
+    seeds = sorted({r["seed"] for r in train_rows})
+    out["train_post_return"] = [  # [intervals, seeds]
+        [float(np.mean([r["post_return"] for r in train_rows
+                        if a <= r["iteration"] < b and r["seed"] == seed])) for seed in seeds]
+        for a, b in zip(its[:-1], its[1:], strict=True)]
+    return out
+
+
+def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool) -> dict:
+    """Trains ``method`` with ``s["seeds"]`` vmapped seeds through the trainer, evaluating on
+    D, D′ and D″ every ``eval_every`` meta-updates; returns the report's record."""
     learner = algorithms.make(method, family, method_config(method, s))
     t0 = time.time()
-    states = compiled_init(learner.init)(seed_keys(seed, s["seeds"]))
-    run = compiled_chunk(learner.update)
-    evaluate = adaptation_returns(learner, ADAPT_STEPS)
-    eval_tasks = {split: family.sample_tasks(jax.random.PRNGKey(1000 + i), s["eval_tasks"],
-                                             split) for i, split in enumerate(SPLITS)}
-    eval_keys = jax.random.split(jax.random.PRNGKey(7), s["eval_tasks"])
-    out = {"iterations": [], "post": {k: [] for k in SPLITS}, "pre": {k: [] for k in SPLITS},
-           "train_post_return": []}
-    train_time = eval_time = 0.0
-    it = 0
-    while True:
-        t = time.time()
-        for split in SPLITS:
-            r = np.asarray(evaluate(states, eval_tasks[split], eval_keys)).mean(axis=1)
-            out["post"][split].append(r[:, -1].tolist())  # [seeds]
-            out["pre"][split].append(r[:, 0].tolist())
-        eval_time += time.time() - t
-        out["iterations"].append(it)
-        log(f"  {method:<9} it {it:4d}  R after {ADAPT_STEPS} fast-updates: " + "  ".join(
-            f"{k} {np.mean(out['post'][k][-1]):8.2f}" for k in SPLITS)
-            + f"   [{time.time() - t0:5.0f}s]")
-        if it >= s["iterations"]:
-            break
-        t = time.time()
-        states, metrics = run(states, s["eval_every"])
-        jax.block_until_ready(states)
-        train_time += time.time() - t
-        post = np.asarray(metrics["post_return"])
-        if not np.all(np.isfinite(post)):
-            raise FloatingPointError(f"{method}: non-finite return before iteration "
-                                     f"{it + s['eval_every']}")
-        out["train_post_return"].append(post.mean(axis=0).tolist())
-        it += s["eval_every"]
-    out.update(train_seconds=train_time, eval_seconds=eval_time,
-               wall_seconds=time.time() - t0,
-               config=json.loads(json.dumps(dataclasses.asdict(learner.config))))
-    return out
+    train(learner, run_dir, iterations=s["iterations"], seeds=s["seeds"], seed=seed,
+          chunk=s["eval_every"], checkpoint_every=s["eval_every"],
+          evaluate_every=s["eval_every"], eval_splits=SPLITS, eval_tasks=s["eval_tasks"],
+          eval_adapt_steps=ADAPT_STEPS, resume=resume and (run_dir / "config.json").exists(),
+          extra={"experiment": "tesp", "settings": s})
+    return {**summary(run_dir), "wall_seconds": time.time() - t0,
+            "run_dir": str(run_dir), "config": config_lib.to_dict(learner.config)}
 
 
 def main(argv=None) -> None:
@@ -143,6 +140,9 @@ def main(argv=None) -> None:
     p.add_argument("--iterations", type=int, default=None, help="override the scale's")
     p.add_argument("--seeds", type=int, default=None, help="override the scale's")
     p.add_argument("--out", default="experiments/tesp/results")
+    p.add_argument("--runs", default="runs/tesp", help="where the training runs go")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the runs of an interrupted invocation from their checkpoints")
     args = p.parse_args(argv)
     if args.family not in FAMILIES:
         raise SystemExit(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
@@ -161,7 +161,8 @@ def main(argv=None) -> None:
     family = envs.make(args.family, horizon=s["horizon"])
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{args.family}{'_ablation' if args.ablation else ''}_{args.scale}.json"
+    stem = f"{args.family}{'_ablation' if args.ablation else ''}_{args.scale}"
+    path = out_dir / f"{stem}.json"
     result = json.loads(path.read_text()) if path.exists() else {}
     command = "python experiments/tesp/run.py " + " ".join(sys.argv[1:] if argv is None
                                                             else argv)
@@ -178,11 +179,18 @@ def main(argv=None) -> None:
     log(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds x {s['iterations']} "
         f"meta-updates")
     for m in methods:
-        result["methods"][m] = {**run_method(m, family, s, args.seed, log), "command": command}
+        log(f"  {m}: training {s['seeds']} seeds, evaluating every {s['eval_every']}")
+        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
+        log("  " + "  ".join(f"{k} {np.mean(rec['post'][k][-1]):8.2f}" for k in SPLITS)
+            + f"   [{rec['wall_seconds']:5.0f}s]")
+        result["methods"][m] = {**rec, "command": command}
         result["commands"] = sorted({r["command"] for r in result["methods"].values()})
         path.write_text(json.dumps(result, indent=1))  # after every method: nothing is lost
     log(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None

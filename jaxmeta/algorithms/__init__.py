@@ -1,24 +1,64 @@
-"""Meta-RL methods and their registry: ``make(name, family, config)`` and ``names()``."""
+"""Meta-RL methods and their registry: ``make(name, family, config)``, ``names()``.
+
+A registry entry is a builder, its config class, and a *preset*: the flat-name fields the
+entry fixes (Meta-SGD is MAML with ``inner_optimizer="meta_sgd"``; TESP's ablations V1–V5
+fix one switch each). :func:`make` applies the preset and refuses a config that asks for
+another value of a fixed field, so the config a learner carries is the one it trains with.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
-from jaxmeta.algorithms.base import Adapted, LearnerState, MetaConfig, MetaLearner
-from jaxmeta.algorithms.baselines import make_oracle, make_pretrained, make_random_init
-from jaxmeta.algorithms.maml import make_maml, make_meta_sgd
-from jaxmeta.algorithms.tesp import PRESETS, TESPConfig, make_tesp, preset_maker
+from jaxmeta import config as config_lib
+from jaxmeta.algorithms.adaptsv import make_adaptsv
+from jaxmeta.algorithms.baselines import (
+    MultiTaskConfig,
+    make_oracle,
+    make_pretrained,
+    make_random_init,
+)
+from jaxmeta.algorithms.maml import MAMLConfig, make_maml
+from jaxmeta.algorithms.tesp import PRESETS as TESP_PRESETS
+from jaxmeta.algorithms.tesp import AdaptSVConfig, TESPConfig, make_tesp
 from jaxmeta.envs.base import TaskFamily
+from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample
 
-_REGISTRY: dict[str, tuple[Callable[..., MetaLearner], type]] = {
-    "maml": (make_maml, MetaConfig),
-    "meta_sgd": (make_meta_sgd, MetaConfig),
-    "pretrained": (make_pretrained, MetaConfig),
-    "random_init": (make_random_init, MetaConfig),
-    "oracle": (make_oracle, MetaConfig),
-    # TESP, AdaptSV and the ablations V1-V5: presets of one method (a preset's fields
-    # override the config's)
-    **{name: (preset_maker(name), TESPConfig) for name in PRESETS},
+_TESP_ABLATIONS = {
+    "tesp": "TESP (Lan et al. 2019): task encoder + Meta-SGD inner optimizer + shared policy",
+    "tesp_v1": "TESP ablation V1: the buffer keeps every episode",
+    "tesp_v2": "TESP ablation V2: the policy is fast-updated too",
+    "tesp_v3": "TESP ablation V3: no η‖h‖² regulariser",
+    "tesp_v4": "TESP ablation V4: α = 0, the encoder does not move in fast-updates",
+    "tesp_v5": "TESP ablation V5: one fixed inner rate instead of learned α",
+}
+
+
+class Entry(NamedTuple):
+    """A registered method: ``make(family, config)``, its config class, the flat-name
+    fields its preset fixes, and a one-line summary."""
+
+    make: Callable[[TaskFamily, Any], MetaLearner]
+    config: type
+    preset: dict[str, Any]
+    summary: str
+
+
+_REGISTRY: dict[str, Entry] = {
+    "maml": Entry(make_maml, MAMLConfig, {}, "MAML-RL (Finn et al. 2017)"),
+    "meta_sgd": Entry(make_maml, MAMLConfig, {"inner_optimizer": "meta_sgd"},
+                      "Meta-SGD: MAML with meta-learned per-parameter inner rates"),
+    "pretrained": Entry(make_pretrained, MultiTaskConfig, {},
+                        "multi-task PPO policy, blind to the task, fine-tuned (MAML Fig. 2)"),
+    "random_init": Entry(make_random_init, MultiTaskConfig, {},
+                         "random initialisation, fine-tuned (MAML Fig. 2)"),
+    "oracle": Entry(make_oracle, MultiTaskConfig, {},
+                    "multi-task PPO policy that observes the task (MAML Fig. 2)"),
+    "adaptsv": Entry(make_adaptsv, AdaptSVConfig, {},
+                     "AdaptSV (TESP §5): a fast-updated task variable z, MAESN-like"),
+    **{name: Entry(make_tesp, TESPConfig, TESP_PRESETS[name], summary)
+       for name, summary in _TESP_ABLATIONS.items()},
 }
 
 
@@ -27,24 +67,51 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def config_class(name: str) -> type:
-    """The config dataclass of algorithm ``name``."""
-    _check(name)
-    return _REGISTRY[name][1]
-
-
-def _check(name: str) -> None:
+def entry(name: str) -> Entry:
+    """The registry entry of ``name`` (unknown names list the registered ones)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown algo {name!r}; registered algos: {', '.join(names())}")
+    return _REGISTRY[name]
 
 
-def make(name: str, family: TaskFamily, config=None) -> MetaLearner:
-    """Builds algorithm ``name`` on ``family`` (unknown names list the registered ones)."""
-    _check(name)
-    constructor, cls = _REGISTRY[name]
-    return constructor(family, config if config is not None else cls())
+def config_class(name: str) -> type:
+    """The config dataclass of algorithm ``name``."""
+    return entry(name).config
 
 
-__all__ = ["Adapted", "LearnerState", "MetaConfig", "MetaLearner", "config_class", "make",
-           "make_maml", "make_meta_sgd", "make_oracle", "make_pretrained", "make_random_init",
-           "make_tesp", "names", "TESPConfig"]
+def config_with(name: str, **flat: Any) -> Any:
+    """``name``'s default config with those flat-named fields of ``flat`` that its class has:
+    one dict of shared sizes configures MAML, TESP and the baselines alike (fields a class
+    lacks, e.g. TESP's ``gru_size`` for MAML, are skipped)."""
+    cls = config_class(name)
+    fields = config_lib.flat_fields(cls)
+    return config_lib.replace(cls(), **{k: v for k, v in flat.items() if k in fields})
+
+
+def apply_preset(name: str, config: Any) -> Any:
+    """``config`` with the fields ``name``'s preset fixes set. A field the config sets to
+    something other than both the preset's value and the class default is refused."""
+    e, default = entry(name), entry(name).config()
+    for field, value in e.preset.items():
+        have = config_lib.get(config, field)
+        if have != value and have != config_lib.get(default, field):
+            raise ValueError(f"{name} fixes {field}={value!r} ({e.summary}); the config asks "
+                             f"for {field}={have!r}")
+    return config_lib.replace(config, **e.preset)
+
+
+def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
+    """Builds algorithm ``name`` on ``family``; ``config`` defaults to its class's defaults.
+    The returned learner's ``config`` is the one it trains with (preset applied)."""
+    e = entry(name)
+    config = e.config() if config is None else config
+    if not isinstance(config, e.config):
+        raise ValueError(f"{name} takes a {e.config.__name__}, got a {type(config).__name__}")
+    return e.make(family, apply_preset(name, config))._replace(name=name)
+
+
+__all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaLearner",
+           "MultiTaskConfig", "Sample", "TESPConfig", "apply_preset", "config_class", "config_with",
+           "entry",
+           "make", "make_adaptsv", "make_maml", "make_oracle", "make_pretrained",
+           "make_random_init", "make_tesp", "names"]

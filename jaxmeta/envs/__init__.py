@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from jaxmeta.envs.base import SPLITS, EnvState, TaskFamily, check_split
+from jaxmeta.envs.base import SPLITS, EnvSpec, EnvState, TaskFamily, check_split
 from jaxmeta.envs.locomotion import (
     AntDir,
     AntDirCrippled,
@@ -16,14 +16,13 @@ from jaxmeta.envs.locomotion import (
     HalfCheetahDir,
     HalfCheetahVel,
     HalfCheetahVelWide,
-    HopperRandParams,
     HumanoidDir,
     HumanoidVel,
     HumanoidVelWide,
-    Walker2dRandParams,
 )
 from jaxmeta.envs.mjx_base import Dynamics, MJXFamily, MJXTask
 from jaxmeta.envs.navigation import Navigation2D, Navigation2DSparse, NavTask
+from jaxmeta.envs.rand_params import HopperRandParams, Walker2dRandParams
 from jaxmeta.envs.reach import (
     AntRing,
     AntTarget,
@@ -32,6 +31,7 @@ from jaxmeta.envs.reach import (
     ReacherSparse,
     WheeledGoal,
 )
+from jaxmeta.envs.wrappers import FixedTask, Wrapper, brax_env
 
 _PURE_JAX = (Navigation2D, Navigation2DSparse)
 _MJX = (
@@ -66,10 +66,13 @@ def make(name: str, **overrides) -> TaskFamily:
     if name not in _REGISTRY:
         raise ValueError(f"unknown env {name!r}; registered envs: {', '.join(names())}")
     try:
-        return _REGISTRY[name](**overrides)
+        family = _REGISTRY[name](**overrides)
     except TypeError as e:  # unknown keyword
         raise ValueError(f"bad overrides for env {name!r}: {e}") from None
+    family.env_spec = EnvSpec(name, dict(overrides))
+    return family
 
 
-__all__ = ["SPLITS", "Dynamics", "EnvState", "MJXFamily", "MJXTask", "NavTask", "TaskFamily",
-           "check_split", "make", "names", "register"]
+__all__ = ["SPLITS", "Dynamics", "EnvSpec", "EnvState", "FixedTask", "MJXFamily", "MJXTask",
+           "NavTask", "TaskFamily", "Wrapper", "brax_env", "check_split", "make", "names",
+           "register"]

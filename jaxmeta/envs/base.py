@@ -9,7 +9,7 @@ batch of tasks is just ``jax.vmap`` over the task argument.
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -40,17 +40,18 @@ class EnvState:
     physics: Any
 
 
+class EnvSpec(NamedTuple):
+    """How a family was built: ``envs.make(name, **overrides)`` (set by the registry)."""
+
+    name: str
+    overrides: dict
+
+
 def check_split(split: str) -> str:
     """Validates a split name, raising ``ValueError`` that names the field."""
     if split not in SPLITS:
         raise ValueError(f"split={split!r} is not a valid split; choose one of {list(SPLITS)}")
     return split
-
-
-def check_positive(name: str, value: Any) -> None:
-    """Raises ``ValueError`` naming ``name`` unless ``value`` is a positive Python int."""
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def sample_annulus(key: Array, n: int, r_min: float, r_max: float, theta_min: float = 0.0,
@@ -63,6 +64,13 @@ def sample_annulus(key: Array, n: int, r_min: float, r_max: float, theta_min: fl
     rho = jnp.sqrt(jax.random.uniform(k_r, (n,), minval=r_min**2, maxval=r_max**2))
     theta = jax.random.uniform(k_t, (n,), minval=theta_min, maxval=theta_max)
     return jnp.stack([rho * jnp.cos(theta), rho * jnp.sin(theta)], axis=-1)
+
+
+def sample_signed(key: Array, n: int, lo: float, hi: float, dim: int = 1) -> Array:
+    """Values with |v| ~ U[lo, hi] and a random sign per component, shape ``[n, dim]``."""
+    k_m, k_s = jax.random.split(key)
+    mag = jax.random.uniform(k_m, (n, dim), minval=lo, maxval=hi)
+    return mag * jnp.where(jax.random.bernoulli(k_s, 0.5, (n, dim)), 1.0, -1.0)
 
 
 def split_key(key: Array, split: str) -> Array:
@@ -82,6 +90,8 @@ class TaskFamily(abc.ABC):
     obs_size: int
     action_size: int
     horizon: int
+    # set by ``envs.make``: how to rebuild this family (``None``: built some other way)
+    env_spec: EnvSpec | None = None
 
     @abc.abstractmethod
     def sample_tasks(self, key: Array, n: int, split: str = "train") -> Task:

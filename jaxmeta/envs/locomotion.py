@@ -2,7 +2,7 @@
 
 The MAML-RL tasks (half-cheetah and ant velocity/direction), the model-based paper's
 variants (wide velocity ranges, ant 2-D velocity, humanoid, positive→negative shifts,
-low-friction and crippled ants) and the randomized-dynamics hopper and walker.
+low-friction and crippled ants).
 
 Conventions shared by every family here (numbers per family in its docstring):
 
@@ -16,7 +16,8 @@ Conventions shared by every family here (numbers per family in its docstring):
 * Contact cost uses the external contact wrenches F_ext = ``cfrc_ext`` (computed with
   ``mjx.rne_postconstraint``), clipped to [−1, 1] for the ant as in MAML-RL/PEARL.
 * Horizon 200 control steps unless stated; there is no early termination except for the
-  humanoid (torso height outside (1, 2)) and the hopper/walker (gym's health checks).
+  humanoid (torso height outside (1, 2)). The randomized-dynamics hopper and walker are in
+  :mod:`jaxmeta.envs.rand_params`.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.envs.base import sample_annulus
+from jaxmeta.envs.base import sample_annulus, sample_signed
 from jaxmeta.envs.mjx_base import (
-    Dynamics,
     MJXFamily,
     MJXTask,
     cfrc_ext,
@@ -38,13 +38,6 @@ Array = jax.Array
 
 def _uniform(key: Array, n: int, lo: float, hi: float, dim: int = 1) -> Array:
     return jax.random.uniform(key, (n, dim), minval=lo, maxval=hi)
-
-
-def _outside(key: Array, n: int, lo: float, hi: float, dim: int = 1) -> Array:
-    """Values with |v| ~ U[lo, hi] and a random sign per component, shape ``[n, dim]``."""
-    k_m, k_s = jax.random.split(key)
-    mag = jax.random.uniform(k_m, (n, dim), minval=lo, maxval=hi)
-    return mag * jnp.where(jax.random.bernoulli(k_s, 0.5, (n, dim)), 1.0, -1.0)
 
 
 def _direction(key: Array, n: int) -> Array:
@@ -59,6 +52,7 @@ class _VelocityTasks:
     a random sign per component.
     """
 
+    target_kind = "velocity"
     velocity_range: tuple[float, float]
     ood_range: tuple[float, float] | None = None
     ood_speed: tuple[float, float] | None = None
@@ -69,12 +63,14 @@ class _VelocityTasks:
         if split != "ood":
             return MJXTask(target=_uniform(key, n, *self.velocity_range, dim=d))
         if self.ood_speed is not None:
-            return MJXTask(target=_outside(key, n, *self.ood_speed, dim=d))
+            return MJXTask(target=sample_signed(key, n, *self.ood_speed, dim=d))
         return MJXTask(target=_uniform(key, n, *self.ood_range, dim=d))
 
 
 class _DirectionTasks:
     """Direction tasks d = ±1 with probability ½ in every split (no held-out region)."""
+
+    target_kind = "direction"
 
     def draw_tasks(self, key, n, split):
         return MJXTask(target=_direction(key, n))
@@ -231,7 +227,7 @@ class AntGoal(_Ant):
 
     name = "ant_goal"
     observe_xy = True
-    goal_position = True
+    target_kind = "goal_xy"
     ctrl_cost = 0.1
 
     def draw_tasks(self, key, n, split):
@@ -259,6 +255,7 @@ class AntDir(_Ant):
     ``task_features = [d, mean friction scale, gear scale of the 8 actuators]`` (10).
     """
 
+    target_kind = "direction"
     name = "ant_dir"
     OOD_SHIFTS = ("mixed", "low_friction", "crippled")
 
@@ -386,85 +383,3 @@ class HumanoidVelWide(HumanoidVel):
     velocity_range = (-1.5, 1.5)
     ood_range = None
     ood_speed = (1.5, 2.0)
-
-
-# ------------------------------------------------------------- randomized dynamics
-class _RandParams(MJXFamily):
-    """Randomized physical parameters (the rand_param_envs protocol used by MAML/ProMP/EPG).
-
-    Per task, independently per body / dof / geom, with u ~ U[−3, 3]:
-    body mass and inertia × 1.5ᵘ, joint damping × 1.3ᵘ, friction × 1.5ᵘ (the world body
-    keeps scale 1). ``ood`` draws |u| ~ U[3, 4] with a random sign per parameter, i.e.
-    lighter/heavier, stiffer/looser than anything trained on.
-
-    Reward (gym): r = (x_{t+1} − x_t)/dt + 1 − 10⁻³‖a‖²; termination by gym's health check.
-    ``task_features`` = all scales (:meth:`Dynamics.flat`).
-    """
-
-    frame_skip = 4
-    reset_noise = 0.005
-    log_limit = 3.0
-    ood_limits = (3.0, 4.0)
-
-    def _log_scales(self, key, shape, split):
-        if split == "ood":
-            return _outside(key, shape[0], *self.ood_limits, dim=shape[1])
-        return jax.random.uniform(key, shape, minval=-self.log_limit, maxval=self.log_limit)
-
-    def draw_tasks(self, key, n, split):
-        m = self.mj_model
-        k_m, k_d, k_f = jax.random.split(key, 3)
-        mass = 1.5 ** self._log_scales(k_m, (n, m.nbody), split)
-        mass = mass.at[:, 0].set(1.0)
-        dyn = Dynamics(
-            body_mass=mass,
-            dof_damping=1.3 ** self._log_scales(k_d, (n, m.nv), split),
-            geom_friction=1.5 ** self._log_scales(k_f, (n, m.ngeom), split),
-            actuator_gear=jnp.ones((n, m.nu)),
-        )
-        return MJXTask(target=jnp.zeros((n, 0)), dynamics=dyn)
-
-    def observe(self, data, task):
-        return jnp.concatenate([data.qpos[1:], jnp.clip(data.qvel, -10.0, 10.0)])
-
-    def reward(self, before, after, ctrl, task):
-        v = (after.qpos[0] - before.qpos[0]) / self.dt
-        return v + 1.0 - 1e-3 * jnp.sum(ctrl**2)
-
-    def task_features(self, task):
-        return task.dynamics.flat()
-
-
-class HopperRandParams(_RandParams):
-    """Hopper (brax's ``hopper.xml``) with randomized dynamics (see :class:`_RandParams`).
-
-    obs = [qpos[1:], clip(qvel, ±10)] (11); action 3 in [−1, 1]; dt = 0.002 × 4 = 0.008 s;
-    Newton, 4 iterations, 8 line-search steps. Initial state: U(±0.005) noise. Terminates
-    unless the torso height z > 0.7, |θ| < 0.2 and every |qpos[2:]|, |qvel| < 100 (gym Hopper).
-    """
-
-    name = "hopper_rand"
-    xml = "hopper.xml"
-
-    def terminated(self, data, task):
-        z, angle = data.xpos[1, 2], data.qpos[2]
-        finite = jnp.all(jnp.abs(jnp.concatenate([data.qpos[2:], data.qvel])) < 100.0)
-        healthy = (z > 0.7) & (jnp.abs(angle) < 0.2) & finite
-        return 1.0 - healthy.astype(jnp.float32)
-
-
-class Walker2dRandParams(_RandParams):
-    """Walker2d (brax's ``walker2d.xml``) with randomized dynamics (see :class:`_RandParams`).
-
-    obs = [qpos[1:], clip(qvel, ±10)] (17); action 6 in [−1, 1]; dt = 0.002 × 4 = 0.008 s;
-    Newton, 4 iterations, 8 line-search steps. Terminates unless the torso height 0.8 < z < 2.0 and
-    −1 < θ < 1 (gym Walker2d).
-    """
-
-    name = "walker_rand"
-    xml = "walker2d.xml"
-
-    def terminated(self, data, task):
-        z, angle = data.xpos[1, 2], data.qpos[2]
-        healthy = (z > 0.8) & (z < 2.0) & (angle > -1.0) & (angle < 1.0)
-        return 1.0 - healthy.astype(jnp.float32)

@@ -31,7 +31,8 @@ import numpy as np
 from flax import struct
 from mujoco import mjx
 
-from jaxmeta.envs.base import EnvState, TaskFamily, check_positive, check_split, split_key
+from jaxmeta.config import check_positive
+from jaxmeta.envs.base import EnvState, TaskFamily, check_split, split_key
 
 Array = jax.Array
 
@@ -90,13 +91,23 @@ def apply_dynamics_numpy(mj_model: mujoco.MjModel, dyn: Dynamics) -> mujoco.MjMo
     return m
 
 
+# What ``MJXTask.target`` holds, per family (``MJXFamily.target_kind``).
+TARGET_KINDS = {
+    "velocity": "goal velocity v* in m/s: forward [1], or (v_x, v_y) [2]",
+    "direction": "direction d = ±1 along x [1]",
+    "goal_xy": "goal position (x, y) in the world, in m [2]",
+    "none": "no target [0]: the task is its dynamics",
+}
+
+
 @struct.dataclass
 class MJXTask:
     """A task of an MJX family.
 
     Attributes:
-      target: what the reward asks for: a goal velocity ``[1]`` or ``[2]``, a direction
-        ``[1]``, or a goal position ``[2]`` (see each family's docstring).
+      target: what the reward asks for; its meaning is the family's ``target_kind``
+        (:data:`TARGET_KINDS`): a goal velocity ``[1]`` or ``[2]`` (m/s), a direction ``±1``
+        ``[1]``, a goal xy position in the world ``[2]`` (m), or nothing ``[0]``.
       dynamics: per-task simulator scales (:class:`Dynamics`), or ``None`` when the family
         never changes the dynamics.
     """
@@ -148,7 +159,7 @@ class MJXFamily(TaskFamily):
     ls_iterations: int = 8
     reset_noise: float = 0.1
     contact_forces: bool = False  # run rne_postconstraint so cfrc_ext is filled
-    goal_position: bool = False  # task.target is an xy position in the world (renders show it)
+    target_kind: str  # what MJXTask.target means: a key of TARGET_KINDS
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = None,
                  task_seed: int = 0, iterations: int | None = None,
@@ -219,6 +230,11 @@ class MJXFamily(TaskFamily):
 
     def _example_task(self) -> MJXTask:
         return jax.tree.map(lambda x: x[0], self.draw_tasks(jax.random.PRNGKey(0), 1, "train"))
+
+    @property
+    def goal_position(self) -> bool:
+        """Whether ``task.target`` is an xy position in the world (renders draw it)."""
+        return self.target_kind == "goal_xy"
 
     # ------------------------------------------------------------------ the protocol
     def sample_tasks(self, key: Array, n: int, split: str = "train") -> MJXTask:
@@ -294,6 +310,7 @@ class MJXFamily(TaskFamily):
                    f"ls_iterations={self.ls_iterations})",
             model=os.path.basename(self.xml),
             train_pool=self.num_train_tasks,
+            target=f"{self.target_kind}: {TARGET_KINDS[self.target_kind]}",
         )
         return out
 

@@ -6,14 +6,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmeta.envs.base import (
-    EnvState,
-    TaskFamily,
-    check_positive,
-    check_split,
-    sample_annulus,
-    split_key,
-)
+from jaxmeta.config import check_positive
+from jaxmeta.envs.base import EnvState, TaskFamily, check_split, sample_annulus, split_key
 
 Array = jax.Array
 

@@ -31,7 +31,7 @@ class _TargetReaching(MJXFamily):
     radii = (0.2, 1.1, 1.5)
     action_cost = 0.001
     reset_noise = 0.0
-    goal_position = True
+    target_kind = "goal_xy"
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = 100, **kwargs):
         super().__init__(horizon=horizon, num_train_tasks=num_train_tasks, **kwargs)

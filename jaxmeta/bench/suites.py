@@ -1,0 +1,190 @@
+"""What one ``python -m jaxmeta bench`` run measures: a :class:`Suite`, and the named presets.
+
+Sizes are flat config fields (:mod:`jaxmeta.config`) shared by every algorithm that has
+them, so one suite configures MAML, TESP and the baselines alike (:func:`config_for`).
+
+Presets:
+
+* ``quick``: one row of each of the first five kinds, small sizes, ~5 min on a 2-core CPU.
+* ``full``: the suite at MAML's half-cheetah sizes, for a GPU.
+* ``maml_throughput``: MAML's 2D navigation at the paper's sizes: 1 and 16 vmapped seeds,
+  the compile time of one update, second-order memory against K with and without remat.
+* ``tesp_throughput``: TESP against MAML on ``reacher2_target`` at the sizes of
+  ``experiments/tesp --scale small``.
+* ``env_throughput``: the raw simulator of every registered family at batch 1, 64, 1024.
+* ``maml_protocol``: the MAML paper's half-cheetah protocol end to end through ``train``
+  (500 iterations × 40 tasks × (20 + 20) trajectories × 200 steps; a GPU job).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jaxmeta import algorithms, envs
+from jaxmeta import config as config_lib
+from jaxmeta.bench import kinds as K
+from jaxmeta.bench.report import KINDS, metadata
+
+SUITE_KINDS = ("raw_sim", "meta_train", "brax_ppo", "sweep", "compile")
+
+
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """Sizes and choices of a benchmark run (fields used only by some kinds say which)."""
+
+    family: str
+    horizon: int
+    algos: tuple[str, ...]
+    sizes: dict[str, Any]  # flat config fields, for every algorithm that has them
+    kinds: tuple[str, ...] = SUITE_KINDS  # what runs unless --kinds says otherwise
+    seeds: int = 1  # meta_train, protocol
+    iterations: int = 3  # meta-iterations per timed call (protocol: of the whole run)
+    repeats: int = 3
+    raw_batches: tuple[int, ...] = ()  # raw_sim
+    raw_steps: tuple[int, ...] = ()  # raw_sim: control steps per call, one per batch
+    raw_families: tuple[str, ...] = ()  # raw_sim: more families (errors are recorded)
+    sweep_family: str = "navigation2d"
+    sweep_horizon: int = 20
+    sweep_algo: str = "maml"
+    sweep_seeds: tuple[int, ...] = ()
+    sweep_seed_tasks: int = 10  # tasks per meta-batch along the seed axis
+    sweep_tasks: tuple[int, ...] = ()
+    compile_family: str = "navigation2d"
+    compile_algos: tuple[str, ...] = ()
+    ppo_family: str = ""  # brax_ppo ("" = ``family``)
+    ppo_updates: int = 10  # brax_ppo: PPO updates per timed call / per Brax epoch
+    remat_steps: tuple[int, ...] = (1, 3, 5)  # remat: K
+    chunk: int = 10  # protocol: iterations per compiled call
+    mesh: str = ""  # protocol
+
+
+def config_for(algo: str, sizes: dict) -> Any:
+    """``algo``'s default config with the fields of ``sizes`` it has. TESP keeps the best
+    M ≤ N episodes: its buffer is cut to N when the sizes do not set it."""
+    cls = algorithms.config_class(algo)
+    if hasattr(cls, "buffer_size") and "buffer_size" not in sizes and "inner_episodes" in sizes:
+        sizes = {**sizes, "buffer_size": min(cls().buffer_size, sizes["inner_episodes"])}
+    return algorithms.config_with(algo, **sizes)
+
+
+_SMALL = dict(hidden_sizes=(32, 32), meta_batch_size=4, inner_episodes=4, outer_episodes=4,
+              outer="ppo", meta_gradient="first_order", ppo_epochs=2, value_hidden_sizes=(32, 32))
+_TESP_SMALL = dict(  # experiments/tesp --scale small (reacher2_target)
+    hidden_sizes=(64, 64), gru_size=32, meta_batch_size=8, inner_episodes=8, outer_episodes=8,
+    eval_episodes=8, buffer_size=4, inner_steps=3, inner_lr=0.001, ppo_lr=3e-3, ppo_clip=0.15,
+    gamma=0.99, gae_lambda=0.97, meta_gradient="first_order", outer="ppo")
+
+PRESETS: dict[str, Suite] = {
+    "quick": Suite(
+        family="reacher2_target", horizon=20, algos=("maml",), sizes=_SMALL,
+        raw_batches=(16,), raw_steps=(640,), sweep_seeds=(1, 4), sweep_tasks=(10, 40),
+        compile_algos=("maml",), iterations=16, repeats=5,
+        # Brax's PPO spends ~90 s compiling and setting up on an MJX model on 2 cores; the
+        # quick suite compares on the pure-JAX family to stay within ~5 minutes
+        ppo_family="navigation2d"),
+    "full": Suite(
+        family="halfcheetah_vel", horizon=200, algos=("maml", "meta_sgd", "tesp", "oracle"),
+        sizes=dict(hidden_sizes=(64, 64), meta_batch_size=40, inner_episodes=20,
+                   outer_episodes=20, outer="ppo", meta_gradient="second_order", ppo_epochs=5),
+        raw_batches=(64, 800, 4096), raw_steps=(200, 200, 200), sweep_family="halfcheetah_vel",
+        sweep_horizon=200, sweep_seeds=(1, 4, 16, 64), sweep_seed_tasks=40,
+        sweep_tasks=(10, 40, 160), compile_family="halfcheetah_vel",
+        compile_algos=tuple(algorithms.names())),
+    "maml_throughput": Suite(
+        family="navigation2d", horizon=100, algos=("maml",), sizes={},
+        kinds=("sweep", "compile", "remat"), sweep_family="navigation2d", sweep_horizon=100,
+        sweep_seeds=(1, 16), sweep_seed_tasks=20, compile_algos=("maml",)),
+    "tesp_throughput": Suite(
+        family="reacher2_target", horizon=50, algos=("tesp", "maml"), sizes=_TESP_SMALL,
+        kinds=("meta_train",), seeds=3, iterations=5),
+    "env_throughput": Suite(
+        family="navigation2d", horizon=100, algos=(), sizes={}, kinds=("raw_sim",),
+        raw_batches=(1, 64, 1024), raw_steps=(200, 50, 10),
+        raw_families=tuple(n for n in envs.names() if n != "navigation2d")),
+    "maml_protocol": Suite(
+        family="halfcheetah_vel", horizon=200, algos=("maml",),
+        sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),
+        kinds=("protocol",), iterations=500, chunk=10),
+}
+
+
+def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable = print,
+              run_dir: str | Path = "runs/bench_protocol", resume: bool = False) -> dict:
+    """Runs the chosen kinds of ``suite``; returns ``{"meta": ..., "rows": [...]}``."""
+    kinds = suite.kinds if kinds is None else kinds
+    unknown = [k for k in kinds if k not in KINDS]
+    if unknown:
+        raise ValueError(f"unknown benchmark kind(s) {unknown}; choose from {list(KINDS)}")
+    env_kwargs = {"horizon": suite.horizon}
+    rows: list[dict] = []
+
+    def add(row):
+        rows.append(row)
+        log(f"{row}")
+
+    family = envs.make(suite.family, **env_kwargs)
+    raw_rows: dict[tuple[int, int], dict] = {}
+
+    def raw_sim(batch, steps):
+        if (batch, steps) not in raw_rows:
+            raw_rows[(batch, steps)] = K.bench_raw_sim(suite.family, batch, steps,
+                                                       suite.repeats, family=family)
+            add(raw_rows[(batch, steps)])
+        return raw_rows[(batch, steps)]
+
+    if "raw_sim" in kinds:
+        for b, steps in zip(suite.raw_batches, suite.raw_steps, strict=True):
+            raw_sim(b, steps)
+        for name in suite.raw_families:
+            for b, steps in zip(suite.raw_batches, suite.raw_steps, strict=True):
+                try:
+                    add(K.bench_raw_sim(name, b, steps, suite.repeats))
+                except Exception as e:  # out of memory at a large batch: record, move on
+                    add({"kind": "raw_sim", "family": name, "batch": b, "steps": steps,
+                         "error": f"{type(e).__name__}: {e}"[:200]})
+    if "meta_train" in kinds:
+        for algo in suite.algos:
+            add(K.bench_meta_train(algo, suite.family, config_for(algo, suite.sizes),
+                                   suite.seeds, suite.iterations, suite.repeats, env_kwargs,
+                                   raw_sim))
+    if "brax_ppo" in kinds:
+        from jaxmeta.bench.brax_ppo import bench_brax_ppo  # brax and its shim: only here
+
+        add(bench_brax_ppo(suite.ppo_family or suite.family, config_for("oracle", suite.sizes),
+                           suite.ppo_updates, suite.repeats, env_kwargs))
+    if "sweep" in kinds:
+        cfg = config_lib.replace(config_for(suite.sweep_algo, suite.sizes),
+                                 meta_batch_size=suite.sweep_seed_tasks)
+        for row in K.bench_sweep(suite.sweep_algo, suite.sweep_family, cfg,
+                                 list(suite.sweep_seeds), list(suite.sweep_tasks),
+                                 suite.iterations, suite.repeats,
+                                 {"horizon": suite.sweep_horizon}):
+            add(row)
+    if "compile" in kinds:
+        for algo in suite.compile_algos:
+            add(K.bench_compile(algo, suite.compile_family, config_for(algo, suite.sizes),
+                                {"horizon": suite.horizon}))
+    if "remat" in kinds:
+        for algo in suite.algos:
+            for row in K.bench_remat(algo, suite.family, config_for(algo, suite.sizes),
+                                     suite.remat_steps, env_kwargs):
+                add(row)
+    if "protocol" in kinds:
+        for algo in suite.algos:
+            add(K.bench_protocol(algo, suite.family, config_for(algo, suite.sizes),
+                                 suite.iterations, suite.seeds, suite.chunk, suite.mesh,
+                                 Path(run_dir) / algo, resume, env_kwargs))
+    return {"meta": metadata(dataclasses.asdict(suite)), "rows": rows}
+
+
+def suite_family(suite: Suite, kinds: tuple[str, ...]) -> str:
+    """The family that names a run: the main one, unless only other kinds ran."""
+    for kind, family in (("raw_sim", suite.family), ("meta_train", suite.family),
+                         ("brax_ppo", suite.ppo_family or suite.family),
+                         ("sweep", suite.sweep_family), ("compile", suite.compile_family)):
+        if kind in kinds:
+            return family
+    return suite.family

@@ -1,0 +1,107 @@
+"""Wrap, don't fork: families built from other families, and a family task as a brax Env.
+
+* :class:`Wrapper`: delegates every part of the protocol to the wrapped family;
+  subclasses override only what they change.
+* :class:`FixedTask`: a family restricted to one task (for single-task trainers).
+* :func:`brax_env`: one task of a family as a ``brax.envs.base.Env`` (same model, same
+  step), for comparing with brax's trainers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from jaxmeta.envs.base import EnvState, TaskFamily
+
+Array = jax.Array
+
+
+class Wrapper(TaskFamily):
+    """A family that behaves like ``family`` except where a subclass overrides it.
+
+    Sizes, horizon and name come from the wrapped family; attributes it has beyond the
+    protocol (``dt``, ``mj_model``, ...) are reachable through the wrapper. A wrapper is not
+    in the registry, so ``env_spec`` is ``None``: a run on it cannot be rebuilt by name.
+    """
+
+    def __init__(self, family: TaskFamily):
+        self.family = family
+
+    def __getattr__(self, name: str) -> Any:  # only called for attributes not found here
+        if name == "family":
+            raise AttributeError(name)
+        return getattr(self.family, name)
+
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def obs_size(self) -> int:
+        return self.family.obs_size
+
+    @property
+    def action_size(self) -> int:
+        return self.family.action_size
+
+    @property
+    def horizon(self) -> int:
+        return self.family.horizon
+
+    def sample_tasks(self, key: Array, n: int, split: str = "train") -> Any:
+        return self.family.sample_tasks(key, n, split)
+
+    def reset(self, key: Array, task: Any) -> EnvState:
+        return self.family.reset(key, task)
+
+    def step(self, state: EnvState, action: Array, task: Any) -> EnvState:
+        return self.family.step(state, action, task)
+
+    def task_features(self, task: Any) -> Array:
+        return self.family.task_features(task)
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.family.describe(), "wrapper": type(self).__name__}
+
+
+class FixedTask(Wrapper):
+    """``family`` restricted to one task: every split samples ``task``."""
+
+    def __init__(self, family: TaskFamily, task: Any):
+        super().__init__(family)
+        self.task = task
+
+    def sample_tasks(self, key: Array, n: int, split: str = "train") -> Any:
+        return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), self.task)
+
+
+def brax_env(family: TaskFamily, task: Any):
+    """One task of ``family`` as a ``brax.envs.base.Env`` (same model, same step)."""
+    from brax.envs.base import Env, State
+
+    class TaskEnv(Env):
+        @property
+        def observation_size(self):
+            return family.obs_size
+
+        @property
+        def action_size(self):
+            return family.action_size
+
+        @property
+        def backend(self):
+            return "mjx"
+
+        def reset(self, rng):
+            s = family.reset(rng, task)
+            return State(pipeline_state=s, obs=s.obs, reward=s.reward, done=s.done,
+                         metrics={}, info={})
+
+        def step(self, state, action):
+            s = family.step(state.pipeline_state, action, task)
+            return state.replace(pipeline_state=s, obs=s.obs, reward=s.reward, done=s.done)
+
+    return TaskEnv()

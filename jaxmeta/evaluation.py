@@ -1,0 +1,109 @@
+"""Adaptation on held-out splits (D = train, D′ = test, D″ = ood), in the same keys for
+every method: ``pre_adapt_return`` and ``post_adapt_return`` (one per adaptation step).
+
+The trainer's evaluation hook and ``jaxmeta eval`` call the same function with the same
+key derivation, so an evaluation row written during training equals ``jaxmeta eval`` of
+the checkpoint at that iteration with ``--seed`` = ``TrainOptions.eval_seed``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxmeta import distributed, runs, sweep
+from jaxmeta.config import check_positive
+from jaxmeta.envs.base import check_split
+from jaxmeta.protocol import MetaLearner, check_adapt_steps
+
+
+@functools.lru_cache(maxsize=32)
+def adaptation_returns(learner: MetaLearner, adapt_steps: int):
+    """``jit((states, tasks, keys) -> returns [members, tasks, adapt_steps + 1])``, compiled
+    once per learner and step count (tasks are an argument, so every split and every
+    evaluation during training reuses one program)."""
+
+    def one_member(state, tasks, keys):
+        return jax.vmap(lambda t, k: learner.adapt(state, t, k, adapt_steps).returns)(tasks, keys)
+
+    return jax.jit(jax.vmap(one_member, in_axes=(0, None, None)))
+
+
+def member_returns(learner: MetaLearner, states: Any, key: jax.Array, split: str,
+                   num_tasks: int, adapt_steps: int) -> np.ndarray:
+    """Mean return over ``num_tasks`` tasks of ``split`` before adaptation and after each
+    step, per member ``[members, adapt_steps + 1]``; every member sees the same tasks."""
+    check_split(split)
+    check_positive("num_tasks", num_tasks)
+    check_adapt_steps(adapt_steps)
+    k_tasks, k_adapt = jax.random.split(key)
+    tasks = learner.family.sample_tasks(k_tasks, num_tasks, split)
+    keys = jax.random.split(k_adapt, num_tasks)
+    returns = adaptation_returns(learner, adapt_steps)(states, tasks, keys)
+    return np.asarray(distributed.to_host(returns)).mean(1)  # gathered across hosts
+
+
+def summarize(per_member: np.ndarray) -> dict:
+    """Mean over members (and std over them) before and after each adaptation step."""
+    return {
+        "num_seeds": int(per_member.shape[0]),
+        "pre_adapt_return": float(per_member[:, 0].mean()),
+        "post_adapt_return": [float(x) for x in per_member[:, 1:].mean(axis=0)],
+        "pre_adapt_return_std": float(per_member[:, 0].std()),
+        "post_adapt_return_std": [float(x) for x in per_member[:, 1:].std(axis=0)],
+        "per_seed": per_member.tolist(),
+    }
+
+
+def evaluate(learner: MetaLearner, states: Any, key: jax.Array, split: str = "test",
+             num_tasks: int = 40, adapt_steps: int = 3) -> dict:
+    """Fast-adapts every member's learner to ``num_tasks`` tasks of ``split``.
+
+    Returns a JSON-able dict: ``pre_adapt_return`` (mean over seeds and tasks),
+    ``post_adapt_return`` (one per adapt step), their std over seeds, ``per_seed``,
+    ``num_seeds``, ``num_tasks``, ``split`` and ``adapt_steps``.
+    """
+    per_member = member_returns(learner, states, key, split, num_tasks, adapt_steps)
+    return {"split": split, "num_tasks": num_tasks, "adapt_steps": adapt_steps,
+            **summarize(per_member)}
+
+
+def load_run(run_dir: str | Path, step: int | None = None):
+    """Rebuilds the learner of a saved run and restores its states.
+
+    Returns:
+      (learner, vmapped states, the run's description, restored step).
+
+    Raises:
+      runs.RunDescriptionError: no, or a damaged, ``config.json``.
+    """
+    desc = runs.read_description(run_dir)
+    learner = runs.rebuild(desc)
+    t = desc["train"]
+    sw = tuple((n, tuple(v)) for n, v in t.get("sweep", ()))
+    states, step = runs.restore_states(learner, run_dir, t.get("seed", 0), t.get("seeds", 1),
+                                       sw, step)
+    return learner, states, desc, step
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test", num_tasks: int = 40,
+                 adapt_steps: int = 3, seed: int = 12345, step: int | None = None) -> dict:
+    """:func:`evaluate` of a saved run, with its name and iteration. A sweep run reports
+    one entry per swept value under ``sweep`` (each with the keys of :func:`evaluate`)."""
+    learner, states, desc, step = load_run(run_dir, step)
+    per_member = member_returns(learner, states, jax.random.PRNGKey(seed), split, num_tasks,
+                                adapt_steps)
+    out = {"algo": desc["algo"], "env": desc["env"], "iteration": step, "split": split,
+           "num_tasks": num_tasks, "adapt_steps": adapt_steps}
+    sw = tuple((n, tuple(v)) for n, v in desc["train"].get("sweep", ()))
+    if not sw:
+        return {**out, **summarize(per_member)}
+    seeds = desc["train"].get("seeds", 1)
+    out["sweep"] = [{"point": p, "label": sweep.label(p),
+                     **summarize(per_member[i * seeds:(i + 1) * seeds])}
+                    for i, p in enumerate(sweep.points(sw))]
+    return out

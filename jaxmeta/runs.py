@@ -1,0 +1,283 @@
+"""A run directory: what was trained, its metrics, its checkpoints and its TensorBoard log.
+
+``runs/NAME/``:
+
+* ``config.json``: the run's description: ``algo``, ``env`` and ``env_overrides`` (how to
+  rebuild the family with ``envs.make``), the algorithm's ``config`` (nested, as it
+  trains: presets applied), and ``train`` (the :class:`~jaxmeta.trainer.TrainOptions`,
+  incl. a sweep). Written by the trainer from the learner itself, so every run can be
+  rebuilt and evaluated (:func:`rebuild`).
+* ``metrics.jsonl``: one JSON object per line. Training rows: ``iteration`` (0-based index
+  of the meta-iteration), ``seed``, ``sweep`` (the swept values, sweeps only) and the
+  learner's metrics. Evaluation rows (``evaluate_every``) also carry ``split``, and their
+  ``iteration`` is the number of meta-iterations done before the evaluation.
+* ``checkpoints/``: orbax checkpoints of the whole vmapped state (RNG keys included).
+* ``tb/``: TensorBoard event files (one subfolder per sweep point).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from jaxmeta import algorithms, distributed, envs, sweep
+from jaxmeta import config as config_lib
+from jaxmeta.protocol import MetaLearner
+
+FORMAT = 2  # config.json format: 2 = nested configs, sweeps (1 = flat MetaConfig/TESPConfig)
+
+
+class ConfigMismatchError(ValueError):
+    """Resuming (or restoring) a run with another config than the one it was written with."""
+
+
+class CorruptCheckpointError(RuntimeError):
+    """A checkpoint that cannot be read back (truncated or damaged files)."""
+
+
+class RunDescriptionError(ValueError):
+    """A run directory whose ``config.json`` is missing, unreadable or incomplete."""
+
+
+# --- the description ------------------------------------------------------------------------
+
+
+def describe(learner: MetaLearner, train_options: dict, extra: dict | None = None) -> dict:
+    """The ``config.json`` of a run of ``learner`` (JSON-able)."""
+    spec = learner.family.env_spec
+    desc = {"format": FORMAT, "algo": learner.name,
+            "env": spec.name if spec else learner.family.name,
+            "env_overrides": dict(spec.overrides) if spec else None,
+            "config": config_lib.to_dict(learner.config), "train": train_options}
+    if extra:
+        desc["extra"] = extra
+    return json.loads(json.dumps(desc))
+
+
+def read_description(run_dir: str | Path) -> dict:
+    """The description of a run, or a :class:`RunDescriptionError` saying what is wrong."""
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise RunDescriptionError(f"{run_dir} is not a jaxmeta run: {path} does not exist")
+    try:
+        desc = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunDescriptionError(f"{path} is not valid JSON ({e}); the run cannot be "
+                                  "rebuilt") from None
+    missing = [k for k in ("algo", "env", "config", "train") if not isinstance(desc, dict)
+               or k not in desc]
+    if missing:
+        raise RunDescriptionError(f"{path} lacks {missing}: it was not written by the jaxmeta "
+                                  "trainer, so the run cannot be rebuilt")
+    if not desc["algo"] or desc.get("env_overrides", {}) is None:
+        raise RunDescriptionError(f"{path}: the learner was not built by algorithms.make / "
+                                  "envs.make (no registry name), so it cannot be rebuilt")
+    return desc
+
+
+def rebuild(desc: dict) -> MetaLearner:
+    """The learner a description was written from (old flat configs are converted)."""
+    family = envs.make(desc["env"], **(desc.get("env_overrides") or {}))
+    cls = algorithms.config_class(desc["algo"])
+    return algorithms.make(desc["algo"], family, config_lib.from_dict(cls, desc["config"]))
+
+
+# --- metrics ----------------------------------------------------------------------------------
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The rows of ``metrics.jsonl``."""
+    path = Path(run_dir) / "metrics.jsonl"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+def truncate_metrics(run_dir: Path, before: int) -> None:
+    """Drops the rows of iterations ``>= before`` (they are recomputed when resuming)."""
+    path = run_dir / "metrics.jsonl"
+    if path.exists():
+        kept = [ln for ln in path.read_text().splitlines()
+                if ln.strip() and json.loads(ln)["iteration"] < before]
+        path.write_text("".join(ln + "\n" for ln in kept))
+
+
+def append_metrics(run_dir: Path, rows: list[dict]) -> None:
+    """Appends rows to ``metrics.jsonl``."""
+    with (run_dir / "metrics.jsonl").open("a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def to_json(x: Any) -> Any:
+    """A metric value as JSON (scalars to numbers, arrays to lists)."""
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x.tolist()
+
+
+# --- checkpoints ------------------------------------------------------------------------------
+
+
+def checkpoint_manager(run_dir: Path) -> ocp.CheckpointManager:
+    """The orbax manager of a run directory (keeps the 3 latest checkpoints)."""
+    return ocp.CheckpointManager((Path(run_dir) / "checkpoints").absolute(),
+                                 item_handlers=ocp.StandardCheckpointHandler(),
+                                 options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True))
+
+
+def save(mngr: ocp.CheckpointManager, step: int, states: Any) -> None:
+    """Saves ``states`` as checkpoint ``step`` and waits until it is on disk."""
+    mngr.save(step, args=ocp.args.StandardSave(states))
+    mngr.wait_until_finished()
+
+
+def clear(run_dir: str | Path) -> None:
+    """Deletes a run directory (for scripts that re-create a run on purpose)."""
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _leaf_names(tree: Any) -> dict[str, tuple]:
+    def name(path):
+        return ".".join(str(getattr(k, "name", getattr(k, "key", getattr(k, "idx", k))))
+                        for k in path)
+
+    return {name(p): (tuple(x.shape), np.dtype(x.dtype))
+            for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _corrupt(step: int, where: Path, e: Exception) -> CorruptCheckpointError:
+    first = str(e).split(" [tensorstore_spec")[0][:300]
+    return CorruptCheckpointError(f"checkpoint of iteration {step} at {where} is corrupt "
+                                  f"(cannot be read): {type(e).__name__}: {first}")
+
+
+def restore(run_dir: str | Path, abstract: Any, step: int | None = None,
+            hyper: Any = None) -> tuple[Any, int]:
+    """Restores the checkpoint ``step`` (default: the latest) into the layout of
+    ``abstract`` (``ShapeDtypeStruct`` leaves with shardings). A checkpoint written before
+    states held their hyperparameters (no ``hyper`` leaves) is restored with ``hyper``
+    (the run's values, which its config.json holds) put in.
+
+    Raises:
+      FileNotFoundError: no checkpoint.
+      ConfigMismatchError: the checkpoint holds another state (names the differences).
+      CorruptCheckpointError: it cannot be read (names the step and the path).
+    """
+    run_dir = Path(run_dir)
+    with checkpoint_manager(run_dir) as mngr:
+        step = mngr.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
+        where = run_dir / "checkpoints" / str(step)
+        try:
+            saved = {m.name: (tuple(m.shape), np.dtype(m.dtype))
+                     for m in jax.tree.leaves(mngr.item_metadata(step).tree)}
+        except Exception as e:
+            raise _corrupt(step, where, e) from None
+        wanted = _leaf_names(abstract)
+        older = {k: v for k, v in wanted.items() if not k.startswith("hyper.")}
+        if saved == older and saved != wanted and hyper is not None:  # before traced hyper
+            target = {f: getattr(abstract, f) for f in ("params", "opt_state", "key",
+                                                        "iteration")}
+            try:
+                got = mngr.restore(step, args=ocp.args.StandardRestore(target))
+            except Exception as e:
+                raise _corrupt(step, where, e) from None
+            return abstract.replace(**got, hyper=hyper), int(step)
+        if saved != wanted:
+            diffs = sorted(set(saved.items()) ^ set(wanted.items()))[:4]
+            raise ConfigMismatchError(
+                f"checkpoint of iteration {step} at {where} does not match this learner's "
+                f"state (was it written with another config?); first differences "
+                f"(name, (shape, dtype)): {diffs}")
+        try:
+            return mngr.restore(step, args=ocp.args.StandardRestore(abstract)), int(step)
+        except Exception as e:
+            raise _corrupt(step, where, e) from None
+
+
+# --- the vmapped states of a run -------------------------------------------------------------
+
+
+def seed_keys(seed: int, seeds: int) -> jax.Array:
+    """PRNG keys of seeds ``seed .. seed+seeds-1``; seed s's key never depends on ``seeds``."""
+    return jnp.stack([jax.random.PRNGKey(seed + i) for i in range(seeds)])
+
+
+def member_keys(seed: int, seeds: int, sw: sweep.Sweep) -> jax.Array:
+    """The key of every member (point-major): each sweep point gets the same seeds."""
+    return jnp.tile(seed_keys(seed, seeds), (len(sweep.points(sw)), 1))
+
+
+@functools.lru_cache(maxsize=32)
+def compiled_init(init):
+    """``jit(vmap(init))`` over (keys, hypers), cached per ``init``."""
+    return jax.jit(jax.vmap(init))
+
+
+def initial_states(learner: MetaLearner, seed: int, seeds: int, sw: sweep.Sweep = ()) -> Any:
+    """The initial state of every member (seeds × sweep points), vmapped."""
+    return compiled_init(learner.init)(member_keys(seed, seeds, sw),
+                                       sweep.member_hypers(learner, sw, seeds))
+
+
+def restore_states(learner: MetaLearner, run_dir: str | Path, seed: int, seeds: int,
+                   sw: sweep.Sweep = (), step: int | None = None,
+                   mesh: jax.sharding.Mesh | None = None) -> tuple[Any, int]:
+    """Restores the vmapped states of run ``run_dir`` (latest step by default), with the
+    member axis split over ``mesh`` when one is given, else on this process's first device,
+    whatever mesh or number of processes wrote it."""
+    abstract = jax.eval_shape(compiled_init(learner.init), member_keys(seed, seeds, sw),
+                              sweep.member_hypers(learner, sw, seeds))
+    sharding = (distributed.seed_sharding(mesh) if mesh is not None
+                else jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    abstract = jax.tree.map(
+        lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=sharding), abstract)
+    hyper = jax.device_put(sweep.member_hypers(learner, sw, seeds), sharding)
+    return restore(run_dir, abstract, step, hyper)
+
+
+# --- TensorBoard ------------------------------------------------------------------------------
+
+
+class TensorBoard:
+    """Scalars of a run in TensorBoard event files, one writer per sweep point.
+
+    Tags: ``train/<metric>`` (mean over seeds; vector metrics get one tag per entry),
+    ``eval/<split>/pre_adapt_return`` and ``eval/<split>/post_adapt_return/<k>``,
+    ``perf/env_steps_per_s``. Resuming purges events from the resumed iteration on.
+    """
+
+    def __init__(self, run_dir: Path, labels: list[str], purge_step: int | None):
+        from tensorboardX import SummaryWriter
+
+        self.writers = [SummaryWriter(str(run_dir / "tb" / label) if label else
+                                      str(run_dir / "tb"), purge_step=purge_step)
+                        for label in labels]
+
+    def scalars(self, point: int, prefix: str, values: dict, step: int) -> None:
+        """Writes ``values`` (scalars or 1-D lists) under ``prefix/`` for sweep point ``point``."""
+        w = self.writers[point]
+        for k, v in values.items():
+            v = np.asarray(v, float)
+            if v.ndim == 0:
+                w.add_scalar(f"{prefix}/{k}", float(v), step)
+            else:
+                for j, x in enumerate(v.ravel()):
+                    w.add_scalar(f"{prefix}/{k}/{j}", float(x), step)
+
+    def flush(self) -> None:
+        for w in self.writers:
+            w.flush()
+
+    def close(self) -> None:
+        for w in self.writers:
+            w.close()
