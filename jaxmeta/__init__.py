@@ -14,6 +14,8 @@ their registry), :mod:`~jaxmeta.meta` (the pieces methods are wired from),
 :mod:`~jaxmeta.evaluation`, :mod:`~jaxmeta.bench`.
 """
 
+# first: imports mujoco.mjx without its "Failed to import warp" lines (see jaxmeta.quiet)
+import jaxmeta.quiet  # noqa: F401  isort: skip
 from jaxmeta import algorithms, envs
 from jaxmeta.algorithms import AdaptSVConfig, MAMLConfig, MultiTaskConfig, TESPConfig
 from jaxmeta.config import (

@@ -44,7 +44,9 @@ def expected_reward(name: str, fam: MJXFamily, before, after, action, target) ->
         vxy = (q1[:2] - q0[:2]) / dt
         if name.startswith("ant_dir"):
             return target[0] * vx - 0.005 * a2 - contact + 0.05
-        if name in ("ant_vel", "ant_vel_wide"):
+        if name == "ant_vel":  # MAML-RL's +1 alive bonus
+            return -abs(vx - target[0]) + 1.0 - 0.005 * a2 - contact + 0.05
+        if name == "ant_vel_wide":
             return -abs(vx - target[0]) - 0.005 * a2 - contact + 0.05
         if name == "ant_vel2d":
             return -np.linalg.norm(vxy - target) - 0.005 * a2 - contact + 0.05

@@ -40,12 +40,17 @@ def test_navigation_episode_lasts_horizon():
                                rtol=1e-5, atol=1e-6)
 
 
-def test_sparse_reward_only_near_goal():
+def test_sparse_reward_follows_pearls_rule_at_the_radius():
+    """PEARL's sparse point robot: r = 1 − d for d ≤ 0.2 (boundary included), else 0."""
     fam = envs.make("navigation2d_sparse")
-    task = envs.NavTask(goal=jnp.array([0.0, 1.0]))
-    far = fam.reward(jnp.array([0.0, 0.5]), task)
-    near = fam.reward(jnp.array([0.0, 0.9]), task)
-    assert float(far) == 0.0 and float(near) == pytest.approx(2.0 - 0.1, rel=1e-6)
+    task = envs.NavTask(goal=jnp.array([0.0, 0.0]))
+    for d in [0.0, 0.1, 0.19999, 0.20001, 0.5]:  # float32: 0.2 itself rounds either side
+        want = 1.0 - d if d <= 0.2 else 0.0
+        got = float(fam.reward(jnp.array([d, 0.0]), task))
+        assert got == pytest.approx(want, abs=1e-6), d
+    # just inside pays ~0.8, just outside nothing: the step at the radius is 0.8, not 1.8
+    inside, outside = (float(fam.reward(jnp.array([0.0, r]), task)) for r in (0.199, 0.201))
+    assert inside == pytest.approx(0.801, abs=1e-6) and outside == 0.0
 
 
 def test_split_geometry():

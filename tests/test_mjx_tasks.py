@@ -131,25 +131,38 @@ def test_ood_dynamics_shifts():
         for leaf in jax.tree.leaves(train.dynamics):
             np.testing.assert_array_equal(np.asarray(leaf), 1.0)  # nominal in training
     mixed = H.family("ant_dir").sample_tasks(jax.random.PRNGKey(0), 200, "ood").dynamics
-    frac_low = np.mean(np.asarray(mixed.geom_friction)[:, 0] == 0.5)
+    frac_low = np.mean(np.asarray(mixed.geom_friction)[:, 0, 0] == 0.5)
     assert 0.35 < frac_low < 0.65
 
 
 @pytest.mark.parametrize("name", ["hopper_rand", "walker_rand"])
 def test_randomized_dynamics_ranges(name):
+    """rand_param_envs: every mass, inertia component, damping and friction component has
+    its own log-uniform exponent (base 1.5, 1.5, 1.3, 1.5)."""
     fam = H.family(name)
+    m = fam.mj_model
     tr = fam.sample_tasks(jax.random.PRNGKey(0), 200, "train").dynamics
     ood = fam.sample_tasks(jax.random.PRNGKey(0), 200, "ood").dynamics
-    for field, base in (("body_mass", 1.5), ("dof_damping", 1.3), ("geom_friction", 1.5)):
+    fields = (("body_mass", 1.5, (m.nbody,)), ("body_inertia", 1.5, (m.nbody, 3)),
+              ("dof_damping", 1.3, (m.nv,)), ("geom_friction", 1.5, (m.ngeom, 3)))
+    for field, base, shape in fields:
         u_tr = np.log(np.asarray(getattr(tr, field))) / np.log(base)
         u_ood = np.log(np.asarray(getattr(ood, field))) / np.log(base)
-        if field == "body_mass":  # the world body is never scaled
+        assert u_tr.shape == (200, *shape), field
+        if field.startswith("body_"):  # the world body is never scaled
             assert np.all(u_tr[:, 0] == 0) and np.all(u_ood[:, 0] == 0)
             u_tr, u_ood = u_tr[:, 1:], u_ood[:, 1:]
+        u_tr, u_ood = u_tr.reshape(200, -1), u_ood.reshape(200, -1)
         assert np.all(np.abs(u_tr) <= 3 + 1e-5) and np.abs(u_tr).max() > 2.5
         assert np.all((np.abs(u_ood) >= 3 - 1e-5) & (np.abs(u_ood) <= 4 + 1e-5))
-    assert fam.task_feature_size == (fam.mj_model.nbody + fam.mj_model.nv + fam.mj_model.ngeom
-                                     + fam.mj_model.nu)
+        # independent components: U[−3, 3] has variance 3, and components are uncorrelated
+        assert abs(np.var(u_tr) - 3.0) < 0.3, field
+        corr = np.corrcoef(u_tr.T)
+        assert np.abs(corr[~np.eye(len(corr), dtype=bool)]).max() < 0.3, field
+    # inertia is not tied to mass any more
+    ratio = np.asarray(tr.body_inertia)[:, 1:, 0] / np.asarray(tr.body_mass)[:, 1:]
+    assert np.std(np.log(ratio)) > 1.0
+    assert fam.task_feature_size == m.nbody * 4 + m.nv + m.ngeom * 3 + m.nu
 
 
 def test_wrong_action_shape_raises_at_trace_time():

@@ -6,6 +6,12 @@ after 3 fast-updates vs meta-updates). For ``<family>_ablation_<scale>.json`` th
 layout with TESP and V1–V5 (Fig. 5). ``results_<scale>.md`` gets a table of final returns.
 
     python experiments/tesp/report.py [--dir experiments/tesp/results] [--scale small]
+        [--best K]
+
+Aggregation over seeds: mean ± std over all seeds (default), or ``--best K``: TESP's
+Fig. 4 reports the best 3 of 10 seeds. The K seeds are chosen per method by their final
+return on the training split D (so the choice never looks at D′ or D″), and every split
+then shows those seeds' mean ± std. Tables and figures say which aggregation they show.
 """
 
 from __future__ import annotations
@@ -27,19 +33,34 @@ LABELS = {"tesp": "TESP", "maml": "MAML", "meta_sgd": "Meta-SGD", "adaptsv": "Ad
           "tesp_v3": "V3 (η = 0)", "tesp_v4": "V4 (α = 0)", "tesp_v5": "V5 (fixed rate)"}
 
 
-def final_stats(method: dict, split: str, which: str = "post") -> tuple[float, float]:
-    """(mean, std) over seeds of the last evaluation's return."""
-    last = np.asarray(method[which][split][-1])
+def chosen_seeds(method: dict, best: int | None) -> np.ndarray:
+    """Indices of the seeds to aggregate: all, or the ``best`` by final return on D."""
+    final_train = np.asarray(method["post"]["train"][-1])
+    if best is None or best >= len(final_train):
+        return np.arange(len(final_train))
+    return np.sort(np.argsort(-final_train, kind="stable")[:best])
+
+
+def describe(best: int | None, seeds: int) -> str:
+    if best is None or best >= seeds:
+        return f"mean ± std over all {seeds} seeds"
+    return f"mean ± std over the best {best} of {seeds} seeds (chosen by final return on D)"
+
+
+def final_stats(method: dict, split: str, which: str = "post",
+                best: int | None = None) -> tuple[float, float]:
+    """(mean, std) over the chosen seeds of the last evaluation's return."""
+    last = np.asarray(method[which][split][-1])[chosen_seeds(method, best)]
     return float(last.mean()), float(last.std())
 
 
-def figure(result: dict, path: Path) -> None:
-    """One panel per split, one line per method, mean ± std over seeds."""
+def figure(result: dict, path: Path, best: int | None = None) -> None:
+    """One panel per split, one line per method, mean ± std over the chosen seeds."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharey=False)
     for ax, split in zip(axes, SPLIT_TITLES, strict=True):
         for name, m in result["methods"].items():
             its = np.asarray(m["iterations"])
-            v = np.asarray(m["post"][split])  # [evals, seeds]
+            v = np.asarray(m["post"][split])[:, chosen_seeds(m, best)]  # [evals, seeds]
             mean, std = v.mean(axis=1), v.std(axis=1)
             ax.plot(its, mean, marker="o", ms=3, label=LABELS.get(name, name))
             ax.fill_between(its, mean - std, mean + std, alpha=0.15)
@@ -50,14 +71,15 @@ def figure(result: dict, path: Path) -> None:
     axes[-1].legend(fontsize=8)
     s = result["settings"]
     kind = "ablations (Fig. 5 layout)" if "_ablation" in path.stem else "Fig. 4 layout"
-    fig.suptitle(f"{result['family']}, {result['scale']} scale, {kind}: {s['seeds']} seeds "
-                 f"(mean ± std), {s['eval_tasks']} tasks per split, horizon {s['horizon']}")
+    fig.suptitle(f"{result['family']}, {result['scale']} scale, {kind}: "
+                 f"{describe(best, s['seeds'])}, {s['eval_tasks']} tasks per split, "
+                 f"horizon {s['horizon']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def table(results: dict[str, dict]) -> str:
+def table(results: dict[str, dict], best: int | None = None) -> str:
     """Markdown: final return after adaptation (and before it) per method and split."""
     lines = []
     for stem, r in sorted(results.items()):
@@ -66,7 +88,8 @@ def table(results: dict[str, dict]) -> str:
         lines += [f"### {stem}", "",
                   f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}; "
                   f"{s['seeds']} seeds × {s['iterations']} meta-updates, {s['eval_tasks']} "
-                  f"tasks per split, horizon {s['horizon']}. Mean ± std over seeds of the "
+                  f"tasks per split, horizon {s['horizon']}. "
+                  f"{describe(best, s['seeds']).capitalize()} of the "
                   f"return after {r['adapt_steps']} fast-updates (before adaptation in "
                   "brackets: the warm-up with h = 0 for TESP, the initial z for AdaptSV, θ for "
                   "MAML/Meta-SGD).",
@@ -74,10 +97,10 @@ def table(results: dict[str, dict]) -> str:
         for name, m in r["methods"].items():
             cells = []
             for split in SPLIT_TITLES:
-                mu, sd = final_stats(m, split)
-                pre, _ = final_stats(m, split, "pre")
+                mu, sd = final_stats(m, split, best=best)
+                pre, _ = final_stats(m, split, "pre", best=best)
                 cells.append(f"{mu:.1f} ± {sd:.1f} ({pre:.1f})")
-            gap = final_stats(m, "train")[0] - final_stats(m, "ood")[0]
+            gap = final_stats(m, "train", best=best)[0] - final_stats(m, "ood", best=best)[0]
             lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + f" | {gap:.1f} |")
         lines.append("")
     return "\n".join(lines)
@@ -88,15 +111,20 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dir", default="experiments/tesp/results")
     p.add_argument("--scale", default="small")
+    p.add_argument("--best", type=int, default=None, metavar="K",
+                   help="aggregate the best K seeds by final return on D (TESP: 3 of 10)")
     args = p.parse_args(argv)
+    if args.best is not None and args.best < 1:
+        p.error(f"--best must be >= 1, got {args.best}")
     d = Path(args.dir)
     results = {f.stem: json.loads(f.read_text()) for f in sorted(d.glob(f"*_{args.scale}.json"))}
     if not results:
         raise SystemExit(f"no *_{args.scale}.json in {d}; run experiments/tesp/run.py first")
+    suffix = "" if args.best is None else f"_best{args.best}"
     for stem, r in results.items():
-        figure(r, d / f"{stem}.png")
-    md = d / f"results_{args.scale}.md"
-    md.write_text(f"# TESP experiments, {args.scale} scale\n\n" + table(results))
+        figure(r, d / f"{stem}{suffix}.png", args.best)
+    md = d / f"results_{args.scale}{suffix}.md"
+    md.write_text(f"# TESP experiments, {args.scale} scale\n\n" + table(results, args.best))
     print(f"wrote {len(results)} figure(s) and {md}")
 
 

@@ -16,7 +16,8 @@ Conventions shared by every family here (numbers per family in its docstring):
 * Contact cost uses the external contact wrenches F_ext = ``cfrc_ext`` (computed with
   ``mjx.rne_postconstraint``), clipped to [−1, 1] for the ant as in MAML-RL/PEARL.
 * Horizon 200 control steps unless stated; there is no early termination except for the
-  humanoid (torso height outside (1, 2)). The randomized-dynamics hopper and walker are in
+  humanoid (torso height outside (1, 2)) and MAML-RL's ants ``ant_vel``/``ant_dir``
+  (torso height outside [0.2, 1.0]). The randomized-dynamics hopper and walker are in
   :mod:`jaxmeta.envs.rand_params`.
 """
 
@@ -150,18 +151,31 @@ class _Ant(MJXFamily):
     C MuJoCo within 20 control steps once the feet touch down; 4/8 tracks it to 10⁻⁴.)
     Initial state: qpos U(±0.1), qvel 0.1·N(0, 1).
     Shared reward terms (MAML-RL's ant): control 0.005‖a‖², contact
-    5·10⁻⁴‖clip(F_ext, −1, 1)‖², survival +0.05.
+    5·10⁻⁴‖clip(F_ext, −1, 1)‖², survival +0.05; families may add an alive bonus and
+    end the episode when the torso height leaves ``healthy_z``.
+
+    Constructor flag ``contact_cost`` (default True): False drops the contact term (the
+    model-based paper, seed 004, runs its ant tasks without it, footnote 4).
     """
 
     xml = "ant.xml"
     frame_skip = 5
     contact_forces = True
     ctrl_cost = 0.005
-    contact_cost = 5e-4
+    contact_weight = 5e-4
     survive = 0.05
+    alive_bonus = 0.0
+    healthy_z: tuple[float, float] | None = None  # terminate when the torso z leaves it
     observe_xy = False
     # actuator order in ant.xml: hip_4, ankle_4, hip_1, ankle_1, hip_2, ankle_2, hip_3, ankle_3
     leg_actuators = ((0, 1), (2, 3), (4, 5), (6, 7))
+
+    def __init__(self, contact_cost: bool = True, **kwargs):
+        if not isinstance(contact_cost, bool):
+            raise ValueError(f"contact_cost must be true or false, got {contact_cost!r}")
+        self.contact_cost = contact_cost
+        self.contact_forces = contact_cost  # cfrc_ext is read only by the contact term
+        super().__init__(**kwargs)
 
     def observe(self, data, task):
         qpos = data.qpos if self.observe_xy else data.qpos[2:]
@@ -172,33 +186,55 @@ class _Ant(MJXFamily):
         return (after.qpos[:2] - before.qpos[:2]) / self.dt
 
     def costs(self, after, ctrl) -> Array:
-        """0.005‖a‖² + 5·10⁻⁴‖clip(F_ext, −1, 1)‖²."""
-        contact = jnp.sum(jnp.clip(cfrc_ext(after), -1.0, 1.0) ** 2)
-        return self.ctrl_cost * jnp.sum(ctrl**2) + self.contact_cost * contact
+        """0.005‖a‖² + 5·10⁻⁴‖clip(F_ext, −1, 1)‖² (the second only with contact_cost)."""
+        cost = self.ctrl_cost * jnp.sum(ctrl**2)
+        if self.contact_cost:
+            cost = cost + self.contact_weight * jnp.sum(jnp.clip(cfrc_ext(after), -1.0, 1.0) ** 2)
+        return cost
+
+    def bonus(self) -> float:
+        """Survival reward plus the alive bonus, paid every step."""
+        return self.survive + self.alive_bonus
+
+    def terminated(self, data, task):
+        if self.healthy_z is None:
+            return super().terminated(data, task)
+        z, (lo, hi) = data.qpos[2], self.healthy_z
+        return ((z < lo) | (z > hi)).astype(jnp.float32)
 
 
 class AntVel(_VelocityTasks, _Ant):
-    """Goal velocity: r = −|v_x − v*| − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05.
+    """Goal velocity (MAML-RL): r = −|v_x − v*| + 1 − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05.
 
-    Splits: ``train``/``test`` v* ~ U[0, 3]; ``ood`` v* ~ U[−3, 0].
+    As MAML-RL's ``ant_env_rand.py``: +1 alive bonus, and the episode ends when the torso
+    height leaves [0.2, 1.0]. Splits: ``train``/``test`` v* ~ U[0, 3]; ``ood`` v* ~ U[−3, 0].
     """
 
     name = "ant_vel"
     velocity_range = (0.0, 3.0)
     ood_range = (-3.0, 0.0)
+    alive_bonus = 1.0
+    healthy_z = (0.2, 1.0)
 
     def reward(self, before, after, ctrl, task):
         v = self.velocity(before, after)[0]
-        return -jnp.abs(v - task.target[0]) - self.costs(after, ctrl) + self.survive
+        return -jnp.abs(v - task.target[0]) - self.costs(after, ctrl) + self.bonus()
 
 
 class AntVelWide(AntVel):
-    """Goal velocity over U[−3, 3] (same reward as ``ant_vel``); ``ood`` |v*| ~ U[3, 4]."""
+    """Goal velocity over U[−3, 3] (the model-based paper's range); ``ood`` |v*| ~ U[3, 4].
+
+    r = −|v_x − v*| − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05, no early termination: the
+    MAML-RL alive bonus and height rule are not part of this variant (seed 004 settles its
+    own ant settings).
+    """
 
     name = "ant_vel_wide"
     velocity_range = (-3.0, 3.0)
     ood_range = None
     ood_speed = (3.0, 4.0)
+    alive_bonus = 0.0
+    healthy_z = None
 
 
 class AntVel2D(_VelocityTasks, _Ant):
@@ -215,7 +251,7 @@ class AntVel2D(_VelocityTasks, _Ant):
 
     def reward(self, before, after, ctrl, task):
         v = self.velocity(before, after)
-        return -jnp.linalg.norm(v - task.target) - self.costs(after, ctrl) + self.survive
+        return -jnp.linalg.norm(v - task.target) - self.costs(after, ctrl) + self.bonus()
 
 
 class AntGoal(_Ant):
@@ -241,7 +277,9 @@ class AntGoal(_Ant):
 class AntDir(_Ant):
     """Direction (forward/backward) with dynamics-shift ``ood`` splits (model-based §5.3).
 
-    r = d·v_x − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05, d ∈ {−1, +1}.
+    r = d·v_x − 0.005‖a‖² − 5·10⁻⁴‖clip(F_ext)‖² + 0.05, d ∈ {−1, +1}; as MAML-RL's
+    ``ant_env_rand_direc.py`` the episode ends when the torso height leaves [0.2, 1.0]
+    (that file has no +1 alive bonus, unlike ``ant_vel``'s).
 
     Every task carries a :class:`Dynamics`; ``train``/``test`` use the nominal ant.
     ``ood`` keeps d = ±1 and shifts the dynamics, chosen by ``ood_shift``:
@@ -257,6 +295,7 @@ class AntDir(_Ant):
 
     target_kind = "direction"
     name = "ant_dir"
+    healthy_z = (0.2, 1.0)
     OOD_SHIFTS = ("mixed", "low_friction", "crippled")
 
     def __init__(self, ood_shift: str = "mixed", **kwargs):
@@ -273,7 +312,7 @@ class AntDir(_Ant):
             low = jnp.full((n,), self.ood_shift == "low_friction")
             if self.ood_shift == "mixed":
                 low = jax.random.bernoulli(k_kind, 0.5, (n,))
-            friction = jnp.where(low[:, None], 0.5, 1.0) * dyn.geom_friction
+            friction = jnp.where(low[:, None, None], 0.5, 1.0) * dyn.geom_friction
             leg = jax.random.randint(k_leg, (n,), 0, 4)
             legs = jnp.asarray(self.leg_actuators)  # [4, 2]
             disabled = jnp.zeros((n, self.mj_model.nu)).at[
@@ -284,11 +323,11 @@ class AntDir(_Ant):
 
     def reward(self, before, after, ctrl, task):
         v = self.velocity(before, after)[0]
-        return task.target[0] * v - self.costs(after, ctrl) + self.survive
+        return task.target[0] * v - self.costs(after, ctrl) + self.bonus()
 
     def task_features(self, task):
         dyn = task.dynamics
-        return jnp.concatenate([task.target, jnp.mean(dyn.geom_friction, keepdims=True),
+        return jnp.concatenate([task.target, jnp.mean(dyn.geom_friction, axis=(-2, -1))[..., None],
                                 dyn.actuator_gear])
 
 

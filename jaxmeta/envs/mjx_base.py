@@ -22,6 +22,7 @@ import abc
 import copy
 import importlib.resources
 import os
+import re
 from typing import Any
 
 import jax
@@ -52,21 +53,27 @@ class Dynamics:
     """Per-task multiplicative scales of simulator parameters (1 = the nominal model).
 
     Attributes:
-      body_mass: scales ``body_mass`` and ``body_inertia`` of each body, ``[nbody]``.
+      body_mass: scales ``body_mass`` of each body, ``[nbody]``.
+      body_inertia: scales each component of each body's diagonal inertia,
+        ``[nbody, 3]`` (drawn independently of the mass, as rand_param_envs does).
       dof_damping: scales ``dof_damping``, ``[nv]``.
-      geom_friction: scales all three friction coefficients of each geom, ``[ngeom]``.
+      geom_friction: scales each of a geom's three friction coefficients (sliding,
+        torsional, rolling), ``[ngeom, 3]``.
       actuator_gear: scales each actuator's gear (0 disables it), ``[nu]``.
     """
 
     body_mass: Array
+    body_inertia: Array
     dof_damping: Array
     geom_friction: Array
     actuator_gear: Array
 
     def flat(self) -> Array:
         """All scales in one vector (what an oracle may observe about the dynamics)."""
-        return jnp.concatenate([self.body_mass, self.dof_damping, self.geom_friction,
-                                self.actuator_gear], axis=-1)
+        def rows(x):  # [..., n, 3] -> [..., 3n]
+            return x.reshape(x.shape[:-2] + (-1,))
+        return jnp.concatenate([self.body_mass, rows(self.body_inertia), self.dof_damping,
+                                rows(self.geom_friction), self.actuator_gear], axis=-1)
 
 
 def nominal_dynamics(mj_model: mujoco.MjModel, n: int | None = None) -> Dynamics:
@@ -74,8 +81,9 @@ def nominal_dynamics(mj_model: mujoco.MjModel, n: int | None = None) -> Dynamics
     lead = () if n is None else (n,)
     return Dynamics(
         body_mass=jnp.ones(lead + (mj_model.nbody,)),
+        body_inertia=jnp.ones(lead + (mj_model.nbody, 3)),
         dof_damping=jnp.ones(lead + (mj_model.nv,)),
-        geom_friction=jnp.ones(lead + (mj_model.ngeom,)),
+        geom_friction=jnp.ones(lead + (mj_model.ngeom, 3)),
         actuator_gear=jnp.ones(lead + (mj_model.nu,)),
     )
 
@@ -84,9 +92,9 @@ def apply_dynamics_numpy(mj_model: mujoco.MjModel, dyn: Dynamics) -> mujoco.MjMo
     """A copy of the C ``MjModel`` with ``dyn`` applied (the reference for tests)."""
     m = copy.deepcopy(mj_model)
     m.body_mass[:] = mj_model.body_mass * np.asarray(dyn.body_mass)
-    m.body_inertia[:] = mj_model.body_inertia * np.asarray(dyn.body_mass)[:, None]
+    m.body_inertia[:] = mj_model.body_inertia * np.asarray(dyn.body_inertia)
     m.dof_damping[:] = mj_model.dof_damping * np.asarray(dyn.dof_damping)
-    m.geom_friction[:] = mj_model.geom_friction * np.asarray(dyn.geom_friction)[:, None]
+    m.geom_friction[:] = mj_model.geom_friction * np.asarray(dyn.geom_friction)
     m.actuator_gear[:] = mj_model.actuator_gear * np.asarray(dyn.actuator_gear)[:, None]
     return m
 
@@ -118,8 +126,21 @@ class MJXTask:
 
 def load_model(path: str, solver: str = "newton", iterations: int = 4, ls_iterations: int = 8,
                eulerdamp: bool = False) -> mujoco.MjModel:
-    """Loads an MJCF file and sets the solver options the family documents."""
-    m = mujoco.MjModel.from_xml_path(path)
+    """Loads an MJCF file and sets the solver options the family documents.
+
+    A ``settotalmass`` compiler attribute (brax's half-cheetah has one; MuJoCo deprecates
+    it, warns, and writes ``MUJOCO_LOG.TXT``) is applied after compiling instead, with
+    ``mj_setTotalmass`` and ``mj_setConst``: the model is the same, field for field.
+    """
+    with open(path) as f:
+        xml = f.read()
+    total = re.search(r'\s+settotalmass="([^"]+)"', xml)
+    if total is None:
+        m = mujoco.MjModel.from_xml_path(path)
+    else:
+        m = mujoco.MjModel.from_xml_string(xml.replace(total.group(0), ""))
+        mujoco.mj_setTotalmass(m, float(total.group(1)))
+        mujoco.mj_setConst(m, mujoco.MjData(m))
     solvers = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
     if solver not in solvers:
         raise ValueError(f"solver={solver!r} is unknown; choose one of {sorted(solvers)}")
@@ -262,9 +283,9 @@ class MJXFamily(TaskFamily):
         m = self.model
         return m.replace(
             body_mass=m.body_mass * dyn.body_mass,
-            body_inertia=m.body_inertia * dyn.body_mass[:, None],
+            body_inertia=m.body_inertia * dyn.body_inertia,
             dof_damping=m.dof_damping * dyn.dof_damping,
-            geom_friction=m.geom_friction * dyn.geom_friction[:, None],
+            geom_friction=m.geom_friction * dyn.geom_friction,
             actuator_gear=m.actuator_gear * dyn.actuator_gear[:, None],
         )
 

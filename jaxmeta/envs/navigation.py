@@ -90,8 +90,10 @@ class Navigation2DSparse(Navigation2D):
     * Dynamics and observation as :class:`Navigation2D`; horizon 20 by default.
     * Goals: g = (cos θ, sin θ) with θ ~ U[0, π] for ``train``/``test``; ``ood`` draws
       θ ~ U[π, 2π] (the mirrored lower half circle, never seen in training).
-    * Reward: with d = ‖p_{t+1} − g‖₂,  r_t = 2 − d if d ≤ 0.2 else 0 — zero everywhere
-      except inside the goal radius 0.2, as in PEARL's ``sparsify_rewards``.
+    * Reward: with d = ‖p_{t+1} − g‖₂,  r_t = 1 − d if d ≤ 0.2 else 0 — zero everywhere
+      except inside the goal radius 0.2 (boundary included). PEARL's ``SparsePointEnv``
+      (katerakelly/oyster, ``point_robot.py``) masks the dense reward −d to the goal radius
+      (``sparsify_rewards``) and adds 1 there.
     """
 
     name = "navigation2d_sparse"
@@ -116,6 +118,6 @@ class Navigation2DSparse(Navigation2D):
         return NavTask(goal=goal)
 
     def reward(self, pos: Array, task: NavTask) -> Array:
-        """r = 2 − d inside the goal radius (d ≤ 0.2), else 0."""
+        """r = 1 − d inside the goal radius (d ≤ 0.2), else 0."""
         d = jnp.linalg.norm(pos - task.goal)
-        return jnp.where(d <= self.goal_radius, 2.0 - d, 0.0)
+        return jnp.where(d <= self.goal_radius, 1.0 - d, 0.0)

@@ -13,10 +13,12 @@ from jaxmeta.envs.mjx_base import Dynamics, MJXFamily, MJXTask
 class _RandParams(MJXFamily):
     """Randomized physical parameters (the rand_param_envs protocol used by MAML/ProMP/EPG).
 
-    Per task, independently per body / dof / geom, with u ~ U[−3, 3]:
-    body mass and inertia × 1.5ᵘ, joint damping × 1.3ᵘ, friction × 1.5ᵘ (the world body
-    keeps scale 1). ``ood`` draws |u| ~ U[3, 4] with a random sign per parameter, i.e.
-    lighter/heavier, stiffer/looser than anything trained on.
+    Per task, every component drawn independently with its own u ~ U[−3, 3], as
+    rand_param_envs' ``sample_tasks`` does: each body's mass × 1.5ᵘ, each of the three
+    components of each body's inertia × 1.5ᵘ, each dof's damping × 1.3ᵘ, each of the three
+    friction coefficients of each geom × 1.5ᵘ (the world body keeps scale 1; it is fixed,
+    so its scale has no effect). ``ood`` draws |u| ~ U[3, 4] with a random sign per
+    component, i.e. lighter/heavier, stiffer/looser than anything trained on.
 
     Reward (gym): r = (x_{t+1} − x_t)/dt + 1 − 10⁻³‖a‖²; termination by gym's health check.
     ``task_features`` = all scales (:meth:`Dynamics.flat`).
@@ -35,13 +37,15 @@ class _RandParams(MJXFamily):
 
     def draw_tasks(self, key, n, split):
         m = self.mj_model
-        k_m, k_d, k_f = jax.random.split(key, 3)
+        k_m, k_i, k_d, k_f = jax.random.split(key, 4)
         mass = 1.5 ** self._log_scales(k_m, (n, m.nbody), split)
-        mass = mass.at[:, 0].set(1.0)
+        inertia = 1.5 ** self._log_scales(k_i, (n, m.nbody * 3), split)
+        friction = 1.5 ** self._log_scales(k_f, (n, m.ngeom * 3), split)
         dyn = Dynamics(
-            body_mass=mass,
+            body_mass=mass.at[:, 0].set(1.0),
+            body_inertia=inertia.reshape(n, m.nbody, 3).at[:, 0].set(1.0),
             dof_damping=1.3 ** self._log_scales(k_d, (n, m.nv), split),
-            geom_friction=1.5 ** self._log_scales(k_f, (n, m.ngeom), split),
+            geom_friction=friction.reshape(n, m.ngeom, 3),
             actuator_gear=jnp.ones((n, m.nu)),
         )
         return MJXTask(target=jnp.zeros((n, 0)), dynamics=dyn)
