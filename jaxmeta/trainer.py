@@ -35,6 +35,8 @@ from jaxmeta.envs.base import check_split
 from jaxmeta.protocol import MetaLearner, env_steps_per_update
 from jaxmeta.runs import ConfigMismatchError, CorruptCheckpointError
 
+SEED_LIMIT = 2**32  # jax.random.PRNGKey(s) repeats itself from 2**32 on
+
 # Fields of TrainOptions that may differ between a run and its resumption.
 RESUMABLE_FIELDS = ("iterations", "chunk", "checkpoint_every", "progress", "mesh",
                     "tensorboard")
@@ -88,10 +90,14 @@ class TrainOptions:
         distributed.parse_mesh(self.mesh)  # syntax; sizes are checked against the learner
         for f in ("iterations", "seeds", "chunk", "eval_tasks"):
             check_positive(f, getattr(self, f))
-        for f in ("checkpoint_every", "evaluate_every", "eval_adapt_steps"):
+        for f in ("checkpoint_every", "evaluate_every", "eval_adapt_steps", "seed", "eval_seed"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{f} must be an integer >= 0, got {v!r}")
+        if self.seed + self.seeds > SEED_LIMIT or self.eval_seed >= SEED_LIMIT:
+            raise ValueError(f"seed + seeds and eval_seed must stay below 2**32 (PRNG keys "
+                             f"repeat beyond), got seed={self.seed}, seeds={self.seeds}, "
+                             f"eval_seed={self.eval_seed}")
         object.__setattr__(self, "sweep", tuple((n, tuple(float(x) for x in v))
                                                 for n, v in self.sweep))
         object.__setattr__(self, "eval_splits", tuple(self.eval_splits))
@@ -221,6 +227,15 @@ def _upgrade(learner: MetaLearner, saved: dict) -> dict:
                                   "config": config_lib.to_dict(config), "train": options}))
 
 
+def check_out(out: Path) -> None:
+    """Refuses an ``out`` that is, or lies under, something other than a directory."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"out={str(out)!r}: {str(p)!r} is a file, not a directory")
+            return
+
+
 def _start(learner, out: Path, options: TrainOptions, desc: dict, resume: bool, n: int, mesh,
            writer: bool):
     """The states to start from and the iteration they are at (fresh or resumed)."""
@@ -274,10 +289,12 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
       NonFiniteError: a metric, evaluation return or parameter became non-finite.
       ConfigMismatchError: ``resume`` with another config than the saved one.
       CorruptCheckpointError: ``resume`` from a checkpoint that cannot be read.
-      ValueError: a bad sweep or a mesh that does not fit (before anything compiles).
+      ValueError: a bad sweep, a mesh that does not fit, or an ``out`` that is a file
+        (before anything compiles).
     """
     options = dataclasses.replace(options or TrainOptions(), **overrides)
     out = Path(out)
+    check_out(out)
     sweep.check(learner, options.sweep)
     members = sweep.members(options.sweep, options.seed, options.seeds)
     sampling = getattr(learner.config, "sampling", None)
@@ -348,4 +365,4 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
 
 
 __all__ = ["ConfigMismatchError", "CorruptCheckpointError", "NonFiniteError",
-           "NonFiniteLossError", "TrainOptions", "compiled_chunk", "train"]
+           "NonFiniteLossError", "TrainOptions", "check_out", "compiled_chunk", "train"]
