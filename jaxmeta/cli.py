@@ -6,7 +6,8 @@ Every field of the algorithm's config is a flag named after its flat name
 inner_lr=0.05,0.2`` trains every value × seed in one compiled program.
 
 Exit codes: 0 done; 2 refused input (one line on stderr, ``error: ...``, naming the flag or
-field, before anything compiles); 1 training stopped on a non-finite value.
+field, before anything compiles); 1 training stopped on a non-finite value; 128 + the
+signal's number (130 Ctrl-C, 143 SIGTERM) when a signal stopped training after saving.
 """
 
 from __future__ import annotations
@@ -245,7 +246,8 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m jaxmeta``; returns the exit code (2 on bad input, 1 when
-    training stopped on a non-finite value)."""
+    training stopped on a non-finite value, 128 + signal number when a signal stopped it)."""
+    from jaxmeta.interrupt import TrainingInterrupted
     from jaxmeta.runs import CorruptCheckpointError
     from jaxmeta.trainer import NonFiniteError
 
@@ -261,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

@@ -9,6 +9,11 @@ those rows too. One rule for non-finite values: a non-finite metric, evaluation 
 parameter stops the run, naming the iteration and the member; everything written before
 is kept, including the last good checkpoint.
 
+SIGTERM and SIGINT (Ctrl-C) stop a run cleanly: the current chunk is finished, its metrics
+written, a checkpoint saved, then :class:`~jaxmeta.interrupt.TrainingInterrupted` is raised
+(a second signal stops the process at once; :mod:`jaxmeta.interrupt`). A process killed at
+any point leaves a run that ``resume=True`` continues bit for bit (:mod:`jaxmeta.runs`).
+
 With ``TrainOptions.mesh`` the same program runs over a ``jax.sharding.Mesh`` (members and
 tasks split over its axes; :mod:`jaxmeta.distributed`).
 """
@@ -21,6 +26,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +38,7 @@ from jaxmeta import config as config_lib
 from jaxmeta import distributed, evaluation, runs, sweep
 from jaxmeta.config import check_positive
 from jaxmeta.envs.base import check_split
+from jaxmeta.interrupt import StopOnSignal, TrainingInterrupted
 from jaxmeta.protocol import MetaLearner, env_steps_per_update
 from jaxmeta.runs import ConfigMismatchError, CorruptCheckpointError
 
@@ -236,9 +243,17 @@ def check_out(out: Path) -> None:
             return
 
 
+def _fresh(learner, options: TrainOptions, mesh):
+    states = runs.initial_states(learner, options.seed, options.seeds, options.sweep)
+    if mesh is not None:
+        states = distributed.place(states, distributed.seed_sharding(mesh))
+    return states
+
+
 def _start(learner, out: Path, options: TrainOptions, desc: dict, resume: bool, n: int, mesh,
            writer: bool):
-    """The states to start from and the iteration they are at (fresh or resumed)."""
+    """The states to start from, the iteration they are at and whether they were restored
+    from a checkpoint."""
     sw = options.sweep
     if resume:
         cfg_path = out / "config.json"
@@ -249,23 +264,27 @@ def _start(learner, out: Path, options: TrainOptions, desc: dict, resume: bool, 
             raise ConfigMismatchError(
                 f"refusing to resume {out}: its checkpoint was written with another config:\n  "
                 + "\n  ".join(diffs))
-        states, start = runs.restore_states(learner, out, options.seed, options.seeds, sw,
-                                            mesh=mesh)
+        try:
+            states, start = runs.restore_states(learner, out, options.seed, options.seeds, sw,
+                                                mesh=mesh)
+            restored = True
+        except FileNotFoundError:  # stopped before its first checkpoint: start again
+            warnings.warn(f"{out} has no checkpoint yet; resuming from iteration 0",
+                          stacklevel=3)
+            states, start, restored = _fresh(learner, options, mesh), 0, False
         if writer:
             runs.truncate_metrics(out, start)  # rows past the checkpoint are recomputed
-        return states, start
+        return states, start, restored
     ckpts = out / "checkpoints"
     has_metrics = (out / "metrics.jsonl").exists() and (out / "metrics.jsonl").stat().st_size
     if (ckpts.exists() and any(ckpts.iterdir())) or has_metrics:  # never overwrite a run
         raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume), "
                               "choose another out, or delete it")
-    states = runs.initial_states(learner, options.seed, options.seeds, sw)
-    if mesh is not None:
-        states = distributed.place(states, distributed.seed_sharding(mesh))
+    states = _fresh(learner, options, mesh)
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").write_text("")
-    return states, 0
+    return states, 0, False
 
 
 def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = None, *,
@@ -278,8 +297,9 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
       out: run directory.
       options: iterations, seeds, sweep, chunking, checkpoints, evaluation; keyword
         ``overrides`` replace its fields (``train(learner, out, iterations=50, seeds=8)``).
-      resume: continue from the latest checkpoint in ``out``; metrics after resuming are
-        bit-for-bit those of an uninterrupted run on the same mesh.
+      resume: continue from the latest checkpoint in ``out`` (from iteration 0 when the run
+        stopped before its first one); metrics after resuming are bit-for-bit those of an
+        uninterrupted run on the same mesh.
       extra: JSON-able notes stored in ``config.json`` (e.g. an experiment's settings).
 
     Returns:
@@ -291,6 +311,7 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
       CorruptCheckpointError: ``resume`` from a checkpoint that cannot be read.
       ValueError: a bad sweep, a mesh that does not fit, or an ``out`` that is a file
         (before anything compiles).
+      TrainingInterrupted: SIGTERM or SIGINT arrived; the run saved a checkpoint first.
     """
     options = dataclasses.replace(options or TrainOptions(), **overrides)
     out = Path(out)
@@ -302,9 +323,10 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
                                     getattr(sampling, "meta_batch_size", None))
     writer = distributed.is_writer()
     desc = runs.describe(learner, dataclasses.asdict(options), extra)
-    states, start = _start(learner, out, options, desc, resume, len(members), mesh, writer)
+    states, start, restored = _start(learner, out, options, desc, resume, len(members), mesh,
+                                     writer)
     if writer:
-        (out / "config.json").write_text(json.dumps(desc, indent=2) + "\n")
+        runs.write_atomic(out / "config.json", json.dumps(desc, indent=2) + "\n")
 
     every = [x for x in (options.checkpoint_every, options.evaluate_every) if x]
     chunk = math.gcd(options.chunk, *every)
@@ -315,7 +337,7 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
     tb = (runs.TensorBoard(out, labels, start if resume else None)
           if writer and options.tensorboard else None)
     loop = _Loop(learner, out, options, members, writer, tb)
-    loop.last_saved = start if resume else None
+    loop.last_saved = start if restored else None
     steps = env_steps_per_update(learner)
     due = lambda k: options.evaluate_every and (k % options.evaluate_every == 0
                                                 or k == options.iterations)
@@ -326,11 +348,11 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
         bar = tqdm(total=options.iterations, initial=start, desc="meta-iterations",
                    dynamic_ncols=True)
     try:
-        with runs.checkpoint_manager(out) as mngr:
+        with runs.checkpoint_manager(out, writer=True) as mngr, StopOnSignal() as stop:
             it = start
             if due(it):
                 loop.evaluate(states, it)
-            while it < options.iterations:
+            while it < options.iterations and not stop.requested:
                 length = min(chunk, options.iterations - it)
                 t0 = time.perf_counter()
                 with in_mesh():
@@ -352,10 +374,20 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
                         or it == options.iterations):
                     runs.save(mngr, it, states)
                     loop.last_saved = it
+                if stop.requested and it < options.iterations:
+                    break  # the evaluation due here runs when the run is resumed
                 if due(it):
                     loop.evaluate(states, it)
                 if tb is not None:
                     tb.flush()
+            if stop.requested and it < options.iterations:
+                if loop.last_saved != it:
+                    runs.save(mngr, it, states)
+                raise TrainingInterrupted(
+                    f"stopped by {stop.name} after {it} of {options.iterations} iterations: "
+                    f"checkpoint {it} saved in {out / 'checkpoints'}, metrics in "
+                    f"{out / 'metrics.jsonl'}; continue with --resume (resume=True)",
+                    stop.signum, it)
     finally:
         if bar is not None:
             bar.close()
@@ -365,4 +397,5 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
 
 
 __all__ = ["ConfigMismatchError", "CorruptCheckpointError", "NonFiniteError",
-           "NonFiniteLossError", "TrainOptions", "check_out", "compiled_chunk", "train"]
+           "NonFiniteLossError", "TrainOptions", "TrainingInterrupted", "check_out",
+           "compiled_chunk", "train"]
