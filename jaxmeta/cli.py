@@ -4,6 +4,10 @@ Every field of the algorithm's config is a flag named after its flat name
 (:mod:`jaxmeta.config`): ``--inner-lr 0.1``, ``--hidden-sizes 64,64``, ``--ppo-clip 0.15``,
 ``--remat true``. Env constructor arguments are ``--env-arg horizon=50``. ``--sweep
 inner_lr=0.05,0.2`` trains every value × seed in one compiled program.
+
+Exit codes: 0 done; 2 refused input (one line on stderr, ``error: ...``, naming the flag or
+field, before anything compiles); 1 training stopped on a non-finite value; 128 + the
+signal's number (130 Ctrl-C, 143 SIGTERM) when a signal stopped training after saving.
 """
 
 from __future__ import annotations
@@ -14,6 +18,18 @@ import sys
 
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
+
+
+class UsageError(ValueError):
+    """A command line argparse refuses (reported in one line, exit code 2)."""
+
+
+class Parser(argparse.ArgumentParser):
+    """``argparse`` whose errors raise :class:`UsageError` instead of printing the whole
+    usage and exiting, so every refusal is one ``error:`` line."""
+
+    def error(self, message: str):
+        raise UsageError(f"{self.prog}: {message}")
 
 
 def _parse_scalar(s: str):
@@ -80,9 +96,9 @@ def add_distributed_flags(parser: argparse.ArgumentParser) -> None:
 def _env_overrides(items: list[str]) -> dict:
     out = {}
     for item in items or []:
-        if "=" not in item:
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
             raise ValueError(f"--env-arg expects NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
         out[k] = _parse_scalar(v)
     return out
 
@@ -92,11 +108,11 @@ def cmd_train(argv: list[str]) -> int:
     from jaxmeta import sweep
     from jaxmeta.trainer import TrainOptions, train
 
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = Parser(add_help=False)
     pre.add_argument("--algo", default="maml")
     known, _ = pre.parse_known_args(argv)
     cls = algorithms.config_class(known.algo)  # unknown names list the registered ones
-    p = argparse.ArgumentParser(prog="python -m jaxmeta train",
+    p = Parser(prog="python -m jaxmeta train",
                                 description="Meta-train a method on a task family.")
     p.add_argument("--algo", default="maml", help=f"one of {algorithms.names()}")
     p.add_argument("--env", default="navigation2d", help=f"one of {envs.names()}")
@@ -152,7 +168,7 @@ def cmd_eval(argv: list[str]) -> int:
     (a sweep run: one entry per swept value under ``sweep``)."""
     from jaxmeta.evaluation import evaluate_run
 
-    p = argparse.ArgumentParser(prog="python -m jaxmeta eval",
+    p = Parser(prog="python -m jaxmeta eval",
                                 description="Fast-adapt a trained run to held-out tasks.")
     p.add_argument("run")
     p.add_argument("--split", default="test", help="train | test | ood")
@@ -162,7 +178,6 @@ def cmd_eval(argv: list[str]) -> int:
     p.add_argument("--step", type=int, default=None, help="checkpoint (default: the latest)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     args = p.parse_args(argv)
-    envs.check_split(args.split)
     res = evaluate_run(args.run, args.split, args.num_tasks, args.adapt_steps, args.seed,
                        args.step)
     if args.json:
@@ -181,7 +196,7 @@ def cmd_plot(argv: list[str]) -> int:
     """``plot``: write the learning curves of a run (mean ± std over seeds) as a PNG."""
     from jaxmeta.plot import plot_run
 
-    p = argparse.ArgumentParser(prog="python -m jaxmeta plot")
+    p = Parser(prog="python -m jaxmeta plot")
     p.add_argument("run")
     p.add_argument("--out", default=None, help="PNG path (default RUN/curves.png)")
     args = p.parse_args(argv)
@@ -191,7 +206,7 @@ def cmd_plot(argv: list[str]) -> int:
 
 def cmd_envs(argv: list[str]) -> int:
     """``envs``: the registered task families (sizes, horizon, control step, splits)."""
-    p = argparse.ArgumentParser(prog="python -m jaxmeta envs")
+    p = Parser(prog="python -m jaxmeta envs")
     p.add_argument("--json", action="store_true", help="one JSON object per family")
     args = p.parse_args(argv)
     rows = [envs.make(name).describe() for name in envs.names()]
@@ -231,7 +246,8 @@ COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m jaxmeta``; returns the exit code (2 on bad input, 1 when
-    training stopped on a non-finite value)."""
+    training stopped on a non-finite value, 128 + signal number when a signal stopped it)."""
+    from jaxmeta.interrupt import TrainingInterrupted
     from jaxmeta.runs import CorruptCheckpointError
     from jaxmeta.trainer import NonFiniteError
 
@@ -241,12 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return COMMANDS[argv[0]](argv[1:])
-    except (ValueError, FileNotFoundError, FileExistsError, CorruptCheckpointError) as e:
+    except (ValueError, OSError, CorruptCheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except NonFiniteError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 128 + e.signum
 
 
 if __name__ == "__main__":

@@ -61,11 +61,14 @@ def check_choice(name: str, value: Any, choices) -> None:
 
 def check_range(name: str, value: Any, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False, hi_open: bool = False) -> None:
-    """Raises ``ValueError`` unless ``lo <(=) value <(=) hi`` (NaN fails; tracers pass)."""
+    """Raises ``ValueError`` unless ``value`` is a finite number with ``lo <(=) value <(=)
+    hi`` (NaN and ±inf fail; tracers pass)."""
     if _traced(value):
         return
     if not isinstance(value, int | float) or isinstance(value, bool):
         raise ValueError(f"{name} must be a number, got {value!r}")
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     ok = True
     if lo is not None:
         ok &= value > lo if lo_open else value >= lo

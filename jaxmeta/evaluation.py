@@ -33,13 +33,19 @@ def adaptation_returns(learner: MetaLearner, adapt_steps: int):
     return jax.jit(jax.vmap(one_member, in_axes=(0, None, None)))
 
 
+def check_request(split: str, num_tasks: int, adapt_steps: int) -> None:
+    """Refuses a split, task count or number of adaptation steps that cannot be evaluated
+    (``ValueError`` naming the field; before anything is loaded or compiled)."""
+    check_split(split)
+    check_positive("num_tasks", num_tasks)
+    check_adapt_steps(adapt_steps)
+
+
 def member_returns(learner: MetaLearner, states: Any, key: jax.Array, split: str,
                    num_tasks: int, adapt_steps: int) -> np.ndarray:
     """Mean return over ``num_tasks`` tasks of ``split`` before adaptation and after each
     step, per member ``[members, adapt_steps + 1]``; every member sees the same tasks."""
-    check_split(split)
-    check_positive("num_tasks", num_tasks)
-    check_adapt_steps(adapt_steps)
+    check_request(split, num_tasks, adapt_steps)
     k_tasks, k_adapt = jax.random.split(key)
     tasks = learner.family.sample_tasks(k_tasks, num_tasks, split)
     keys = jax.random.split(k_adapt, num_tasks)
@@ -94,6 +100,11 @@ def evaluate_run(run_dir: str | Path, split: str = "test", num_tasks: int = 40,
                  adapt_steps: int = 3, seed: int = 12345, step: int | None = None) -> dict:
     """:func:`evaluate` of a saved run, with its name and iteration. A sweep run reports
     one entry per swept value under ``sweep`` (each with the keys of :func:`evaluate`)."""
+    check_request(split, num_tasks, adapt_steps)
+    if step is not None and (not isinstance(step, int) or isinstance(step, bool) or step < 0):
+        raise ValueError(f"step must be an integer >= 0, got {step!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     learner, states, desc, step = load_run(run_dir, step)
     per_member = member_returns(learner, states, jax.random.PRNGKey(seed), split, num_tasks,
                                 adapt_steps)

@@ -90,7 +90,7 @@ def gaussian_policy(obs_size: int, action_size: int, hidden: Sequence[int] = (10
     if not init_std > 0:
         raise ValueError(f"init_std must be > 0, got {init_std!r}")
     net = GaussianPolicyNet(tuple(hidden), action_size, act, float(np.log(init_std)))
-    dummy = jnp.zeros((obs_size,), jnp.float32)
+    dummy = np.zeros((obs_size,), np.float32)  # only its shape matters; nothing compiles
     return Policy(init=lambda key: net.init(key, dummy)["params"],
                   apply=lambda params, obs: net.apply({"params": params}, obs))
 
@@ -105,7 +105,7 @@ class Value(NamedTuple):
 def value_network(obs_size: int, hidden: Sequence[int] = (64, 64), act: str = "tanh") -> Value:
     """Builds an MLP state-value function V(s)."""
     net = MLP(tuple(hidden), 1, act)
-    dummy = jnp.zeros((obs_size,), jnp.float32)
+    dummy = np.zeros((obs_size,), np.float32)  # only its shape matters; nothing compiles
     return Value(init=lambda key: net.init(key, dummy)["params"],
                  apply=lambda params, obs: net.apply({"params": params}, obs)[..., 0])
 

@@ -13,12 +13,22 @@
   ``iteration`` is the number of meta-iterations done before the evaluation.
 * ``checkpoints/``: orbax checkpoints of the whole vmapped state (RNG keys included).
 * ``tb/``: TensorBoard event files (one subfolder per sweep point).
+
+Crash safety: a process killed at any point leaves a run that ``--resume`` continues bit
+for bit. ``config.json`` and rewrites of ``metrics.jsonl`` are atomic (a temporary file
+renamed over the old one); appended metric rows end in a newline, and an unterminated last
+line (a kill mid-append) is dropped when read. Orbax writes a checkpoint into a temporary
+folder and renames it on commit; the trainer deletes leftover temporary folders when it
+opens the run, and old checkpoints are renamed into ``checkpoints/deleted`` before they are
+removed, so every numbered checkpoint folder is complete.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -92,21 +102,49 @@ def rebuild(desc: dict) -> MetaLearner:
 # --- metrics ----------------------------------------------------------------------------------
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Writes ``text`` to ``path`` through a temporary file renamed over it, so that a
+    process killed meanwhile leaves either the old or the new content."""
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _metric_lines(path: Path) -> list[tuple[str, dict]]:
+    """The complete rows of a ``metrics.jsonl`` as (line, row). A last line without its
+    newline was cut by a crash mid-append and is left out; any other unreadable line is an
+    error naming the file and the line."""
+    text = path.read_text()
+    lines = text.split("\n")[:-1]  # what follows the last newline is incomplete
+    out = []
+    for i, ln in enumerate(lines, 1):
+        if not ln.strip():
+            continue
+        try:
+            out.append((ln, json.loads(ln)))
+        except json.JSONDecodeError:
+            raise RunDescriptionError(f"{path}, line {i}: not a JSON row ({ln[:60]!r})") from None
+    return out
+
+
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """The rows of ``metrics.jsonl``."""
+    """The rows of ``metrics.jsonl`` (an unterminated last line, cut by a crash, is left out)."""
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return [row for _, row in _metric_lines(path)]
 
 
 def truncate_metrics(run_dir: Path, before: int) -> None:
-    """Drops the rows of iterations ``>= before`` (they are recomputed when resuming)."""
+    """Drops the rows of iterations ``>= before`` (they are recomputed when resuming) and a
+    line cut by a crash; the file is replaced atomically."""
     path = run_dir / "metrics.jsonl"
     if path.exists():
-        kept = [ln for ln in path.read_text().splitlines()
-                if ln.strip() and json.loads(ln)["iteration"] < before]
-        path.write_text("".join(ln + "\n" for ln in kept))
+        kept = [ln for ln, row in _metric_lines(path) if row["iteration"] < before]
+        write_atomic(path, "".join(ln + "\n" for ln in kept))
 
 
 def append_metrics(run_dir: Path, rows: list[dict]) -> None:
@@ -124,17 +162,48 @@ def to_json(x: Any) -> Any:
 # --- checkpoints ------------------------------------------------------------------------------
 
 
-def checkpoint_manager(run_dir: Path) -> ocp.CheckpointManager:
-    """The orbax manager of a run directory (keeps the 3 latest checkpoints)."""
-    return ocp.CheckpointManager((Path(run_dir) / "checkpoints").absolute(),
-                                 item_handlers=ocp.StandardCheckpointHandler(),
-                                 options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True))
+DELETED = "deleted"  # old checkpoints are renamed into checkpoints/deleted, then removed
+
+
+def purge_deleted(ckpt_dir: Path) -> None:
+    """Removes the checkpoints orbax renamed into ``DELETED`` (a kill meanwhile leaves a
+    partial folder there, never among the numbered checkpoints)."""
+    shutil.rmtree(Path(ckpt_dir) / DELETED, ignore_errors=True)
+
+
+def remove_unfinished(ckpt_dir: Path) -> list[Path]:
+    """Deletes what a killed writer left: orbax's temporary folders (checkpoints that were
+    never committed) and the ``DELETED`` folder. Only the process that trains into the run
+    may call this (a checkpoint being written looks the same). Returns what it removed."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    suffix = ocp.path.atomicity_types.TMP_DIR_SUFFIX
+    gone = [p for p in ckpt_dir.iterdir() if suffix in p.name or p.name == DELETED]
+    for p in gone:
+        shutil.rmtree(p, ignore_errors=True)
+    return gone
+
+
+def checkpoint_manager(run_dir: Path, writer: bool = False) -> ocp.CheckpointManager:
+    """The orbax manager of a run directory (keeps the 3 latest checkpoints). ``writer``:
+    the training process, which first removes what a killed writer left
+    (:func:`remove_unfinished`)."""
+    ckpt_dir = (Path(run_dir) / "checkpoints").absolute()
+    if writer and distributed.is_writer():
+        remove_unfinished(ckpt_dir)
+    return ocp.CheckpointManager(ckpt_dir, item_handlers=ocp.StandardCheckpointHandler(),
+                                 options=ocp.CheckpointManagerOptions(
+                                     max_to_keep=3, create=True, todelete_subdir=DELETED))
 
 
 def save(mngr: ocp.CheckpointManager, step: int, states: Any) -> None:
-    """Saves ``states`` as checkpoint ``step`` and waits until it is on disk."""
+    """Saves ``states`` as checkpoint ``step``, waits until it is committed, then removes
+    the checkpoints it made obsolete."""
     mngr.save(step, args=ocp.args.StandardSave(states))
     mngr.wait_until_finished()
+    if distributed.is_writer():
+        purge_deleted(Path(str(mngr.directory)))
 
 
 def clear(run_dir: str | Path) -> None:
@@ -173,9 +242,13 @@ def restore(run_dir: str | Path, abstract: Any, step: int | None = None,
     """
     run_dir = Path(run_dir)
     with checkpoint_manager(run_dir) as mngr:
-        step = mngr.latest_step() if step is None else step
-        if step is None:
+        steps = mngr.all_steps()
+        if step is None and not steps:
             raise FileNotFoundError(f"no checkpoint in {run_dir / 'checkpoints'}")
+        if step is not None and step not in steps:
+            raise FileNotFoundError(f"no checkpoint of iteration {step} in "
+                                    f"{run_dir / 'checkpoints'}; it holds {sorted(steps)}")
+        step = max(steps) if step is None else step
         where = run_dir / "checkpoints" / str(step)
         try:
             saved = {m.name: (tuple(m.shape), np.dtype(m.dtype))

@@ -9,6 +9,11 @@ those rows too. One rule for non-finite values: a non-finite metric, evaluation 
 parameter stops the run, naming the iteration and the member; everything written before
 is kept, including the last good checkpoint.
 
+SIGTERM and SIGINT (Ctrl-C) stop a run cleanly: the current chunk is finished, its metrics
+written, a checkpoint saved, then :class:`~jaxmeta.interrupt.TrainingInterrupted` is raised
+(a second signal stops the process at once; :mod:`jaxmeta.interrupt`). A process killed at
+any point leaves a run that ``resume=True`` continues bit for bit (:mod:`jaxmeta.runs`).
+
 With ``TrainOptions.mesh`` the same program runs over a ``jax.sharding.Mesh`` (members and
 tasks split over its axes; :mod:`jaxmeta.distributed`).
 """
@@ -21,6 +26,7 @@ import functools
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +38,11 @@ from jaxmeta import config as config_lib
 from jaxmeta import distributed, evaluation, runs, sweep
 from jaxmeta.config import check_positive
 from jaxmeta.envs.base import check_split
+from jaxmeta.interrupt import StopOnSignal, TrainingInterrupted
 from jaxmeta.protocol import MetaLearner, env_steps_per_update
 from jaxmeta.runs import ConfigMismatchError, CorruptCheckpointError
+
+SEED_LIMIT = 2**32  # jax.random.PRNGKey(s) repeats itself from 2**32 on
 
 # Fields of TrainOptions that may differ between a run and its resumption.
 RESUMABLE_FIELDS = ("iterations", "chunk", "checkpoint_every", "progress", "mesh",
@@ -88,10 +97,14 @@ class TrainOptions:
         distributed.parse_mesh(self.mesh)  # syntax; sizes are checked against the learner
         for f in ("iterations", "seeds", "chunk", "eval_tasks"):
             check_positive(f, getattr(self, f))
-        for f in ("checkpoint_every", "evaluate_every", "eval_adapt_steps"):
+        for f in ("checkpoint_every", "evaluate_every", "eval_adapt_steps", "seed", "eval_seed"):
             v = getattr(self, f)
             if not isinstance(v, int) or isinstance(v, bool) or v < 0:
                 raise ValueError(f"{f} must be an integer >= 0, got {v!r}")
+        if self.seed + self.seeds > SEED_LIMIT or self.eval_seed >= SEED_LIMIT:
+            raise ValueError(f"seed + seeds and eval_seed must stay below 2**32 (PRNG keys "
+                             f"repeat beyond), got seed={self.seed}, seeds={self.seeds}, "
+                             f"eval_seed={self.eval_seed}")
         object.__setattr__(self, "sweep", tuple((n, tuple(float(x) for x in v))
                                                 for n, v in self.sweep))
         object.__setattr__(self, "eval_splits", tuple(self.eval_splits))
@@ -221,9 +234,26 @@ def _upgrade(learner: MetaLearner, saved: dict) -> dict:
                                   "config": config_lib.to_dict(config), "train": options}))
 
 
+def check_out(out: Path) -> None:
+    """Refuses an ``out`` that is, or lies under, something other than a directory."""
+    for p in (out, *out.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise ValueError(f"out={str(out)!r}: {str(p)!r} is a file, not a directory")
+            return
+
+
+def _fresh(learner, options: TrainOptions, mesh):
+    states = runs.initial_states(learner, options.seed, options.seeds, options.sweep)
+    if mesh is not None:
+        states = distributed.place(states, distributed.seed_sharding(mesh))
+    return states
+
+
 def _start(learner, out: Path, options: TrainOptions, desc: dict, resume: bool, n: int, mesh,
            writer: bool):
-    """The states to start from and the iteration they are at (fresh or resumed)."""
+    """The states to start from, the iteration they are at and whether they were restored
+    from a checkpoint."""
     sw = options.sweep
     if resume:
         cfg_path = out / "config.json"
@@ -234,23 +264,27 @@ def _start(learner, out: Path, options: TrainOptions, desc: dict, resume: bool, 
             raise ConfigMismatchError(
                 f"refusing to resume {out}: its checkpoint was written with another config:\n  "
                 + "\n  ".join(diffs))
-        states, start = runs.restore_states(learner, out, options.seed, options.seeds, sw,
-                                            mesh=mesh)
+        try:
+            states, start = runs.restore_states(learner, out, options.seed, options.seeds, sw,
+                                                mesh=mesh)
+            restored = True
+        except FileNotFoundError:  # stopped before its first checkpoint: start again
+            warnings.warn(f"{out} has no checkpoint yet; resuming from iteration 0",
+                          stacklevel=3)
+            states, start, restored = _fresh(learner, options, mesh), 0, False
         if writer:
             runs.truncate_metrics(out, start)  # rows past the checkpoint are recomputed
-        return states, start
+        return states, start, restored
     ckpts = out / "checkpoints"
     has_metrics = (out / "metrics.jsonl").exists() and (out / "metrics.jsonl").stat().st_size
     if (ckpts.exists() and any(ckpts.iterdir())) or has_metrics:  # never overwrite a run
         raise FileExistsError(f"{out} already holds a run; pass resume=True (--resume), "
                               "choose another out, or delete it")
-    states = runs.initial_states(learner, options.seed, options.seeds, sw)
-    if mesh is not None:
-        states = distributed.place(states, distributed.seed_sharding(mesh))
+    states = _fresh(learner, options, mesh)
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         (out / "metrics.jsonl").write_text("")
-    return states, 0
+    return states, 0, False
 
 
 def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = None, *,
@@ -263,8 +297,9 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
       out: run directory.
       options: iterations, seeds, sweep, chunking, checkpoints, evaluation; keyword
         ``overrides`` replace its fields (``train(learner, out, iterations=50, seeds=8)``).
-      resume: continue from the latest checkpoint in ``out``; metrics after resuming are
-        bit-for-bit those of an uninterrupted run on the same mesh.
+      resume: continue from the latest checkpoint in ``out`` (from iteration 0 when the run
+        stopped before its first one); metrics after resuming are bit-for-bit those of an
+        uninterrupted run on the same mesh.
       extra: JSON-able notes stored in ``config.json`` (e.g. an experiment's settings).
 
     Returns:
@@ -274,10 +309,13 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
       NonFiniteError: a metric, evaluation return or parameter became non-finite.
       ConfigMismatchError: ``resume`` with another config than the saved one.
       CorruptCheckpointError: ``resume`` from a checkpoint that cannot be read.
-      ValueError: a bad sweep or a mesh that does not fit (before anything compiles).
+      ValueError: a bad sweep, a mesh that does not fit, or an ``out`` that is a file
+        (before anything compiles).
+      TrainingInterrupted: SIGTERM or SIGINT arrived; the run saved a checkpoint first.
     """
     options = dataclasses.replace(options or TrainOptions(), **overrides)
     out = Path(out)
+    check_out(out)
     sweep.check(learner, options.sweep)
     members = sweep.members(options.sweep, options.seed, options.seeds)
     sampling = getattr(learner.config, "sampling", None)
@@ -285,9 +323,10 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
                                     getattr(sampling, "meta_batch_size", None))
     writer = distributed.is_writer()
     desc = runs.describe(learner, dataclasses.asdict(options), extra)
-    states, start = _start(learner, out, options, desc, resume, len(members), mesh, writer)
+    states, start, restored = _start(learner, out, options, desc, resume, len(members), mesh,
+                                     writer)
     if writer:
-        (out / "config.json").write_text(json.dumps(desc, indent=2) + "\n")
+        runs.write_atomic(out / "config.json", json.dumps(desc, indent=2) + "\n")
 
     every = [x for x in (options.checkpoint_every, options.evaluate_every) if x]
     chunk = math.gcd(options.chunk, *every)
@@ -298,7 +337,7 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
     tb = (runs.TensorBoard(out, labels, start if resume else None)
           if writer and options.tensorboard else None)
     loop = _Loop(learner, out, options, members, writer, tb)
-    loop.last_saved = start if resume else None
+    loop.last_saved = start if restored else None
     steps = env_steps_per_update(learner)
     due = lambda k: options.evaluate_every and (k % options.evaluate_every == 0
                                                 or k == options.iterations)
@@ -309,11 +348,11 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
         bar = tqdm(total=options.iterations, initial=start, desc="meta-iterations",
                    dynamic_ncols=True)
     try:
-        with runs.checkpoint_manager(out) as mngr:
+        with runs.checkpoint_manager(out, writer=True) as mngr, StopOnSignal() as stop:
             it = start
             if due(it):
                 loop.evaluate(states, it)
-            while it < options.iterations:
+            while it < options.iterations and not stop.requested:
                 length = min(chunk, options.iterations - it)
                 t0 = time.perf_counter()
                 with in_mesh():
@@ -335,10 +374,20 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
                         or it == options.iterations):
                     runs.save(mngr, it, states)
                     loop.last_saved = it
+                if stop.requested and it < options.iterations:
+                    break  # the evaluation due here runs when the run is resumed
                 if due(it):
                     loop.evaluate(states, it)
                 if tb is not None:
                     tb.flush()
+            if stop.requested and it < options.iterations:
+                if loop.last_saved != it:
+                    runs.save(mngr, it, states)
+                raise TrainingInterrupted(
+                    f"stopped by {stop.name} after {it} of {options.iterations} iterations: "
+                    f"checkpoint {it} saved in {out / 'checkpoints'}, metrics in "
+                    f"{out / 'metrics.jsonl'}; continue with --resume (resume=True)",
+                    stop.signum, it)
     finally:
         if bar is not None:
             bar.close()
@@ -348,4 +397,5 @@ def train(learner: MetaLearner, out: str | Path, options: TrainOptions | None = 
 
 
 __all__ = ["ConfigMismatchError", "CorruptCheckpointError", "NonFiniteError",
-           "NonFiniteLossError", "TrainOptions", "compiled_chunk", "train"]
+           "NonFiniteLossError", "TrainOptions", "TrainingInterrupted", "check_out",
+           "compiled_chunk", "train"]

@@ -121,9 +121,11 @@ def test_nan_before_first_checkpoint_keeps_metrics(tmp_path):
     assert [json.loads(ln)["iteration"] for ln in before.splitlines()] == [0]
     with pytest.raises(FileExistsError, match="already holds a run"):
         train(tiny_learner("maml", **FAST), out, opts)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        train(tiny_learner("maml", **FAST), out, opts, resume=True)
     assert (out / "metrics.jsonl").read_text() == before
+    # with no checkpoint to resume from, resuming starts again from iteration 0
+    with pytest.warns(UserWarning, match="no checkpoint yet; resuming from iteration 0"):
+        train(tiny_learner("maml", **FAST), out, opts, resume=True)
+    assert [r["iteration"] for r in read_metrics(out)] == [0, 1, 2, 3]
 
 
 def test_resume_with_another_config_is_refused(tmp_path):

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from jaxmeta.config import check_positive
+from jaxmeta.config import check_positive, check_range
 from jaxmeta.envs.base import EnvState, TaskFamily, check_split, sample_annulus, split_key
 
 Array = jax.Array
@@ -41,8 +41,12 @@ class Navigation2D(TaskFamily):
     def __init__(self, horizon: int = 100, max_speed: float = 0.1, goal_range: float = 0.5,
                  ood_radii: tuple[float, float] = (0.75, 1.0)):
         check_positive("horizon", horizon)
-        if not max_speed > 0:
-            raise ValueError(f"max_speed must be > 0, got {max_speed!r}")
+        check_range("max_speed", max_speed, lo=0, lo_open=True)
+        check_range("goal_range", goal_range, lo=0, lo_open=True)
+        if not isinstance(ood_radii, tuple | list) or len(ood_radii) != 2:
+            raise ValueError(f"ood_radii must be a pair (r_min, r_max), got {ood_radii!r}")
+        for r in ood_radii:
+            check_range("ood_radii", r, lo=0, lo_open=True)
         if not goal_range * 2**0.5 < ood_radii[0] < ood_radii[1]:
             raise ValueError(
                 f"ood_radii={ood_radii!r} must satisfy goal_range·√2 < r_min < r_max so that "
@@ -101,8 +105,9 @@ class Navigation2DSparse(Navigation2D):
     def __init__(self, horizon: int = 20, max_speed: float = 0.1, goal_radius: float = 0.2,
                  radius: float = 1.0):
         check_positive("horizon", horizon)
-        if not max_speed > 0:
-            raise ValueError(f"max_speed must be > 0, got {max_speed!r}")
+        check_range("max_speed", max_speed, lo=0, lo_open=True)
+        check_range("goal_radius", goal_radius, lo=0, lo_open=True)
+        check_range("radius", radius, lo=0, lo_open=True)
         self.horizon = horizon
         self.max_speed = max_speed
         self.goal_radius = goal_radius

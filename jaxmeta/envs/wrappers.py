@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxmeta.envs.base import EnvState, TaskFamily
+from jaxmeta.envs.base import EnvState, TaskFamily, check_split
 
 Array = jax.Array
 
@@ -75,6 +75,7 @@ class FixedTask(Wrapper):
         self.task = task
 
     def sample_tasks(self, key: Array, n: int, split: str = "train") -> Any:
+        check_split(split)
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), self.task)
 
 
