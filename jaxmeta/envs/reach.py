@@ -10,7 +10,8 @@ the paper leaves a number out; ``docs/envs.md`` lists each number with its file.
   :meth:`_TargetReaching.distance_reward` and :meth:`_TargetReaching.action_cost_term`
   split it; TESP's reported R counts the distance term only.
 * An episode ends on arrival, ‖x − g‖ < ``arrival_radius`` (strictly), and for the ant
-  also when its torso height leaves [0.15, 0.45] or the state is not finite.
+  also when its torso height leaves the reference's [0.15, 0.45] (scaled ×2.5 to brax's
+  larger ant, see ``ANT_SCALE``) or the state is not finite.
 * Targets are uniform by area in 0.2 < ρ < 1.1 (``train``: a pool of 100 fixed per
   ``task_seed``; ``test``: fresh ones) and 1.1 < ρ < 1.5 (``ood``), for all four agents.
   The pool keeps its targets at least ``min_spacing`` apart (:meth:`train_tasks`).
@@ -189,9 +190,14 @@ class WheeledGoal(_TargetReaching):
 
 
 # The reference ant's initial pose (llan-ml/tesp ``tesp/envs/mujoco/assets/ant.xml``,
-# custom numeric ``init_qpos``): torso at height 0.25, upright, hips 0, ankles bent ±1 rad
-# onto the floor. brax's ant has the same joints in the same order.
-ANT_TESP_QPOS = (0.0, 0.0, 0.25, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0)
+# custom numeric ``init_qpos``): upright, hips 0, ankles bent ±1 rad onto the floor, torso
+# at 0.25. That ant is gym's scaled by 0.4 (torso radius 0.1, legs 0.16·√2); ours is
+# brax's full-size one (0.25, 0.4·√2), on which 0.25 sinks the feet 0.3 m into the floor.
+# So the two heights scale by ANT_SCALE = 2.5: start 0.625, healthy band [0.375, 1.125]
+# for the reference's [0.15, 0.45]. brax's ant has the same joints in the same order.
+ANT_SCALE = 2.5
+ANT_TESP_QPOS = (0.0, 0.0, 0.25 * ANT_SCALE, 1.0, 0.0, 0.0, 0.0,
+                 0.0, 1.0, 0.0, -1.0, 0.0, -1.0, 0.0, 1.0)
 
 
 class AntTarget(_TargetReaching):
@@ -200,15 +206,17 @@ class AntTarget(_TargetReaching):
     obs = [qpos, qvel] (29, includes the torso position); action 8 in [−1, 1];
     dt = 0.01 × 5 = 0.05 s; Newton, 4 iterations, 8 line-search steps (as every ant
     family, see ``jaxmeta.envs.locomotion``). Starts from the reference's deterministic
-    pose (``ANT_TESP_QPOS``) at rest. Ends when ‖p_xy − g‖ < 0.03, when the torso height
-    leaves [0.15, 0.45], or when the state is not finite. Targets as the reachers'.
+    pose (``ANT_TESP_QPOS``, heights scaled to this larger ant) at rest. Ends when
+    ‖p_xy − g‖ < 0.03, when the torso height leaves [0.375, 1.125] (the reference's
+    [0.15, 0.45] × ``ANT_SCALE``), or when the state is not finite. Targets as the
+    reachers'.
     """
 
     name = "ant_target"
     xml = "ant.xml"
     frame_skip = 5
     arrival_radius = 0.03
-    healthy_z = (0.15, 0.45)
+    healthy_z = (0.15 * ANT_SCALE, 0.45 * ANT_SCALE)
 
     def init_qpos_qvel(self, key):
         del key
