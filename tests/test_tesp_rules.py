@@ -121,9 +121,12 @@ def test_spaced_pool_is_deterministic_and_spaced():
     with pytest.raises(ValueError, match="found only"):
         spaced_pool(draw, jax.random.PRNGKey(3), 500, 0.3, max_rounds=2)
     # the pool is made once per family and is the same for a new instance
+    # (first asked for inside a jit trace, as a trainer does: the pool is still concrete)
     fam = envs.make("wheeled_goal", task_seed=5)
-    np.testing.assert_array_equal(fam.train_tasks().target,
-                                  envs.make("wheeled_goal", task_seed=5).train_tasks().target)
+    jitted = jax.jit(lambda k: fam.sample_tasks(k, 100, "train").target)(jax.random.PRNGKey(0))
+    pool = np.asarray(envs.make("wheeled_goal", task_seed=5).train_tasks().target)
+    np.testing.assert_array_equal(fam.train_tasks().target, pool)
+    assert {tuple(t) for t in np.asarray(jitted)} <= {tuple(t) for t in pool}
 
 
 def test_ant_ring_and_reacher_sparse_keep_their_own_rules():

@@ -76,10 +76,11 @@ class _TargetReaching(MJXFamily):
         ``min_spacing`` apart (:func:`spaced_pool`); made once, then reused."""
         if self.min_spacing is None or self.num_train_tasks is None:
             return super().train_tasks()
-        if self._pool is None:
-            key = split_key(jax.random.PRNGKey(self.task_seed), "train")
-            pts = spaced_pool(lambda k, m: self.draw_tasks(k, m, "train").target, key,
-                              self.num_train_tasks, self.min_spacing)
+        if self._pool is None:  # concrete even when first asked for inside a jit trace
+            with jax.ensure_compile_time_eval():
+                key = split_key(jax.random.PRNGKey(self.task_seed), "train")
+                pts = spaced_pool(lambda k, m: self.draw_tasks(k, m, "train").target, key,
+                                  self.num_train_tasks, self.min_spacing)
             self._pool = pts.astype(np.float32)
         return MJXTask(target=jnp.asarray(self._pool))
 
