@@ -4,8 +4,9 @@ For every ``<family>_<scale>.json``: ``<family>_<scale>.png``, the layout of TES
 (one panel per split D, D′, D″; one line per method; mean ± std over seeds of R after 3
 fast-updates vs meta-updates). R is the paper's return (§5.2): the distance term only; the
 tables give the full return (with the action cost, what the learners optimise) beside it.
-Results written before R was recorded (no ``post_R``) show the full return, and say so. For ``<family>_ablation_<scale>.json`` the same
-layout with TESP and V1–V5 (Fig. 5). ``results_<scale>.md`` gets a table of final returns.
+Results written before R was recorded (no ``post_R``) show the full return, and say so.
+For ``<family>_ablation_<scale>.json`` the same layout with TESP and V1–V5 (Fig. 5).
+``results_<scale>.md`` gets a table of final returns.
 
     python experiments/tesp/report.py [--dir experiments/tesp/results] [--scale small]
         [--best K]
