@@ -37,8 +37,9 @@ LABELS = {"tesp": "TESP", "maml": "MAML", "meta_sgd": "Meta-SGD", "adaptsv": "Ad
 
 
 def chosen_seeds(method: dict, best: int | None) -> np.ndarray:
-    """Indices of the seeds to aggregate: all, or the ``best`` by final return on D."""
-    final_train = np.asarray(method["post"]["train"][-1])
+    """Indices of the seeds to aggregate: all, or the ``best`` by final R on D (the full
+    return where no R was recorded)."""
+    final_train = np.asarray(method[main_key(method)]["train"][-1])
     if best is None or best >= len(final_train):
         return np.arange(len(final_train))
     return np.sort(np.argsort(-final_train, kind="stable")[:best])
