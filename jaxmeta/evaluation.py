@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from jaxmeta import distributed, runs, sweep
@@ -23,12 +24,19 @@ from jaxmeta.protocol import MetaLearner, check_adapt_steps
 
 @functools.lru_cache(maxsize=32)
 def adaptation_returns(learner: MetaLearner, adapt_steps: int):
-    """``jit((states, tasks, keys) -> returns [members, tasks, adapt_steps + 1])``, compiled
+    """``jit((states, tasks, keys) -> returns [members, tasks, 2, adapt_steps + 1])``: the
+    return, then the return without the action cost (TESP's R; the return again for
+    families whose reward has no such split, see ``protocol.Adapted``). Compiled
     once per learner and step count (tasks are an argument, so every split and every
     evaluation during training reuses one program)."""
 
+    def one(state, task, key):
+        a = learner.adapt(state, task, key, adapt_steps)
+        dist = a.returns if a.distance_returns is None else a.distance_returns
+        return jnp.stack([a.returns, dist])
+
     def one_member(state, tasks, keys):
-        return jax.vmap(lambda t, k: learner.adapt(state, t, k, adapt_steps).returns)(tasks, keys)
+        return jax.vmap(lambda t, k: one(state, t, k))(tasks, keys)
 
     return jax.jit(jax.vmap(one_member, in_axes=(0, None, None)))
 
@@ -42,15 +50,18 @@ def check_request(split: str, num_tasks: int, adapt_steps: int) -> None:
 
 
 def member_returns(learner: MetaLearner, states: Any, key: jax.Array, split: str,
-                   num_tasks: int, adapt_steps: int) -> np.ndarray:
+                   num_tasks: int, adapt_steps: int, distance: bool = False):
     """Mean return over ``num_tasks`` tasks of ``split`` before adaptation and after each
-    step, per member ``[members, adapt_steps + 1]``; every member sees the same tasks."""
+    step, per member ``[members, adapt_steps + 1]``; every member sees the same tasks.
+    With ``distance``: ``(returns, distance_returns)``, the second from the same episodes
+    without the action cost (TESP's R; equal to the first where the family has none)."""
     check_request(split, num_tasks, adapt_steps)
     k_tasks, k_adapt = jax.random.split(key)
     tasks = learner.family.sample_tasks(k_tasks, num_tasks, split)
     keys = jax.random.split(k_adapt, num_tasks)
     returns = adaptation_returns(learner, adapt_steps)(states, tasks, keys)
-    return np.asarray(distributed.to_host(returns)).mean(1)  # gathered across hosts
+    both = np.asarray(distributed.to_host(returns)).mean(1)  # gathered across hosts
+    return (both[:, 0], both[:, 1]) if distance else both[:, 0]
 
 
 def summarize(per_member: np.ndarray) -> dict:

@@ -45,10 +45,14 @@ class Adapted(NamedTuple):
         adapt something else, what they adapted).
       returns: mean undiscounted episode return before adaptation and after each of the
         ``num_steps`` inner updates, shape ``[num_steps + 1]``.
+      distance_returns: the same episodes' return without the action cost (TESP's R;
+        :func:`jaxmeta.rollout.distance_returns`), or ``None`` when the family's reward
+        has no such split.
     """
 
     params: Params
     returns: Array
+    distance_returns: Array | None = None
 
 
 class Sample(NamedTuple):

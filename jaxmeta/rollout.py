@@ -88,3 +88,14 @@ def rollout(family: TaskFamily, policy_fn: PolicyFn, task: Any, key: Array, num_
 def episode_returns(traj: Trajectory) -> Array:
     """Undiscounted return Σ_t r_t of every episode (sum over the time axis)."""
     return jnp.sum(traj.reward * traj.mask, axis=-1)
+
+
+def distance_returns(family: TaskFamily, traj: Trajectory) -> Array | None:
+    """Σ_t of the reward without its action cost (TESP's R, the distance term only) for
+    families that split their reward (``action_cost_term``, the TESP target-reaching
+    families); ``None`` for the others. Computed from the same episodes as
+    :func:`episode_returns`, so it changes nothing that is learned."""
+    cost = getattr(family, "action_cost_term", None)
+    if cost is None:
+        return None
+    return jnp.sum((traj.reward + cost(traj.action)) * traj.mask, axis=-1)

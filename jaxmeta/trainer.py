@@ -211,14 +211,21 @@ class _Loop:
     def evaluate(self, states, it: int) -> None:
         o = self.o
         for split in o.eval_splits:
-            r = evaluation.member_returns(self.learner, states, jax.random.PRNGKey(o.eval_seed),
-                                          split, o.eval_tasks, o.eval_adapt_steps)
+            r, d = evaluation.member_returns(self.learner, states,
+                                             jax.random.PRNGKey(o.eval_seed), split,
+                                             o.eval_tasks, o.eval_adapt_steps, distance=True)
+            # families with a distance term (TESP's) also record R, the return without the
+            # action cost, from the same episodes
+            extra = (lambda m: {}) if not hasattr(self.learner.family, "action_cost_term") \
+                else (lambda m: {"pre_adapt_distance_return": float(d[m, 0]),
+                                 "post_adapt_distance_return": d[m, 1:].tolist()})
             if not np.isfinite(r).all():
                 raise self.stop(f"evaluation return ({split} split)", it,
                                 int(np.argmax(~np.isfinite(r).all(1))))
             self.write([{"iteration": it, **self.members[m], "split": split,
                          "pre_adapt_return": float(r[m, 0]),
-                         "post_adapt_return": r[m, 1:].tolist()} for m in range(len(r))])
+                         "post_adapt_return": r[m, 1:].tolist(), **extra(m)}
+                        for m in range(len(r))])
             self.log_points(f"eval/{split}", it, {"pre_adapt_return": r[:, 0],
                                                   "post_adapt_return": r[:, 1:]})
 

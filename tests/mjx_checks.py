@@ -61,10 +61,11 @@ def expected_reward(name: str, fam: MJXFamily, before, after, action, target) ->
         return -1.25 * abs(v - target[0]) + 5.0 - 0.1 * a2 - contact
     if name in ("hopper_rand", "walker_rand"):
         return vx + 1.0 - 1e-3 * a2
+    # TESP: llan-ml/tesp main_train.py ctrl_cost_coeff 1e-3 times ½‖a‖² (mujoco_env.py)
     if name in ("reacher2_target", "reacher4_target"):
-        return -np.linalg.norm(np.asarray(after.xpos[tip, :2]) - target) - 0.001 * a2
+        return -np.linalg.norm(np.asarray(after.xpos[tip, :2]) - target) - 1e-3 * 0.5 * a2
     if name in ("wheeled_goal", "ant_target"):
-        return -np.linalg.norm(q1[:2] - target) - 0.001 * a2
+        return -np.linalg.norm(q1[:2] - target) - 1e-3 * 0.5 * a2
     if name == "ant_ring":
         return 10.0 * float(np.linalg.norm(q1[:2] - target) <= 0.5) - 0.005
     if name == "reacher_sparse":

@@ -31,7 +31,7 @@ def test_ant_ring_success_pays_ten_and_ends_the_episode():
 
 
 def test_reacher_sparse_pays_one_inside_the_radius():
-    # the fingertip starts at (1.6, 0); zero torque keeps it there
-    states = _run_with_targets("reacher_sparse", [[1.6, 0.0], [1.6, 0.06]])
+    # the fingertip starts at (1.7, 0); a zero velocity command keeps it there
+    states = _run_with_targets("reacher_sparse", [[1.7, 0.0], [1.7, 0.06]])
     assert np.all(states.reward[:, 0] == 1.0)
     assert np.all(states.reward[:, 1] == 0.0)

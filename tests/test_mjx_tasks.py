@@ -51,11 +51,12 @@ REGIONS = {
     "humanoid_vel_wide": {"train": _abs_within(0, 1.5), "ood": _abs_within(1.5, 2)},
     "ant_goal": {"train": _rho_within(0, 3), "ood": _rho_within(3, 4)},
     "reacher2_target": {"train": _rho_within(0.2, 1.1), "ood": _rho_within(1.1, 1.5)},
-    "wheeled_goal": {"train": _rho_within(0.4, 2.2), "ood": _rho_within(2.2, 3.0)},
+
     "ant_ring": {"train": _rho_within(3, 7), "ood": _rho_within(7, 9)},
 }
-REGIONS["reacher4_target"] = REGIONS["reacher_sparse"] = REGIONS["reacher2_target"]
-REGIONS["ant_target"] = REGIONS["wheeled_goal"]
+# TESP's regions are the same for all four agents (llan-ml/tesp reset_args_config)
+for _n in ("reacher4_target", "reacher_sparse", "wheeled_goal", "ant_target"):
+    REGIONS[_n] = REGIONS["reacher2_target"]
 for _d in ("halfcheetah_dir", "humanoid_dir", "ant_dir", "ant_dir_low_friction",
            "ant_dir_crippled"):
     REGIONS[_d] = {"train": lambda d: np.abs(d) == 1, "ood": lambda d: np.abs(d) == 1}
@@ -111,6 +112,16 @@ def test_fixed_training_set(name):
     # test tasks are fresh: none coincides with a training target
     test = np.asarray(fam.sample_tasks(jax.random.PRNGKey(3), 100, "test").target)
     assert not any(np.any(np.all(pool == t, axis=1)) for t in test)
+    # TESP's pool keeps its targets apart (llan-ml/tesp reset_wrapper.py, sample_threshold)
+    spacing = {"reacher4_target": 0.11, "ant_ring": None, "reacher_sparse": None}.get(name, 0.1)
+    assert fam.min_spacing == spacing
+    if spacing is not None:
+        gaps = np.linalg.norm(pool[:, None] - pool[None], axis=-1) + 9 * np.eye(100)
+        assert gaps.min() >= spacing - 1e-6, f"{name}: two training targets {gaps.min()} apart"
+        # and the rule binds: an unspaced draw from the same region has closer pairs
+        raw = np.asarray(fam.draw_tasks(jax.random.PRNGKey(0), 100, "train").target)
+        raw_gaps = np.linalg.norm(raw[:, None] - raw[None], axis=-1) + 9 * np.eye(100)
+        assert raw_gaps.min() < spacing
     # asking for the whole pool gives every training task once
     whole = np.asarray(fam.sample_tasks(jax.random.PRNGKey(4), 100, "train").target)
     assert len(np.unique(whole, axis=0)) == 100

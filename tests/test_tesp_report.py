@@ -36,3 +36,21 @@ def test_the_table_names_its_aggregation():
          "methods": {"tesp": method()}}
     assert "best 2 of 4 seeds" in report.table({"x_small": r}, best=2)
     assert "over all 4 seeds" in report.table({"x_small": r})
+
+
+def test_the_table_shows_R_first_and_the_full_return_beside_it():
+    m = method()
+    # R (distance term only) is the full return plus the action cost: higher
+    m["post_R"] = {k: (np.asarray(v) + 0.5).tolist() for k, v in m["post"].items()}
+    m["pre_R"] = m["post_R"]
+    r = {"settings": {"seeds": 4, "iterations": 10, "eval_tasks": 2, "horizon": 5},
+         "command": "run.py", "device": "cpu", "jax": "0", "date": "today", "adapt_steps": 3,
+         "methods": {"tesp": m, "maml": method()}}
+    text = report.table({"x_small": r})
+    assert "distance term only" in text and "full return D / D′ / D″" in text
+    tesp_row = next(line for line in text.splitlines() if line.startswith("| TESP"))
+    # D: R = mean(-5, -1, -4, -2) + 0.5 = -2.5; full return -3.0 in the last column
+    assert tesp_row.startswith("| TESP | -2.5 ± 1.6 (-2.5) |")
+    assert tesp_row.endswith("| -3.0 / -3.0 / -4.5 |")
+    maml_row = next(line for line in text.splitlines() if line.startswith("| MAML"))
+    assert "-3.0 ± 1.6* (-3.0)" in maml_row  # no R recorded: the full return, marked

@@ -1,9 +1,12 @@
 """Figures and table of TESP's experiments from the JSON files ``run.py`` wrote.
 
 For every ``<family>_<scale>.json``: ``<family>_<scale>.png``, the layout of TESP's Fig. 4
-(one panel per split D, D′, D″; one line per method; mean ± std over seeds of the return
-after 3 fast-updates vs meta-updates). For ``<family>_ablation_<scale>.json`` the same
-layout with TESP and V1–V5 (Fig. 5). ``results_<scale>.md`` gets a table of final returns.
+(one panel per split D, D′, D″; one line per method; mean ± std over seeds of R after 3
+fast-updates vs meta-updates). R is the paper's return (§5.2): the distance term only; the
+tables give the full return (with the action cost, what the learners optimise) beside it.
+Results written before R was recorded (no ``post_R``) show the full return, and say so.
+For ``<family>_ablation_<scale>.json`` the same layout with TESP and V1–V5 (Fig. 5).
+``results_<scale>.md`` gets a table of final returns.
 
     python experiments/tesp/report.py [--dir experiments/tesp/results] [--scale small]
         [--best K]
@@ -34,8 +37,9 @@ LABELS = {"tesp": "TESP", "maml": "MAML", "meta_sgd": "Meta-SGD", "adaptsv": "Ad
 
 
 def chosen_seeds(method: dict, best: int | None) -> np.ndarray:
-    """Indices of the seeds to aggregate: all, or the ``best`` by final return on D."""
-    final_train = np.asarray(method["post"]["train"][-1])
+    """Indices of the seeds to aggregate: all, or the ``best`` by final R on D (the full
+    return where no R was recorded)."""
+    final_train = np.asarray(method[main_key(method)]["train"][-1])
     if best is None or best >= len(final_train):
         return np.arange(len(final_train))
     return np.sort(np.argsort(-final_train, kind="stable")[:best])
@@ -45,6 +49,11 @@ def describe(best: int | None, seeds: int) -> str:
     if best is None or best >= seeds:
         return f"mean ± std over all {seeds} seeds"
     return f"mean ± std over the best {best} of {seeds} seeds (chosen by final return on D)"
+
+
+def main_key(method: dict) -> str:
+    """``post_R`` (the paper's R) where recorded, else ``post`` (the full return)."""
+    return "post_R" if method.get("post_R") else "post"
 
 
 def final_stats(method: dict, split: str, which: str = "post",
@@ -60,14 +69,16 @@ def figure(result: dict, path: Path, best: int | None = None) -> None:
     for ax, split in zip(axes, SPLIT_TITLES, strict=True):
         for name, m in result["methods"].items():
             its = np.asarray(m["iterations"])
-            v = np.asarray(m["post"][split])[:, chosen_seeds(m, best)]  # [evals, seeds]
+            v = np.asarray(m[main_key(m)][split])[:, chosen_seeds(m, best)]  # [evals, seeds]
             mean, std = v.mean(axis=1), v.std(axis=1)
             ax.plot(its, mean, marker="o", ms=3, label=LABELS.get(name, name))
             ax.fill_between(its, mean - std, mean + std, alpha=0.15)
         ax.set_title(SPLIT_TITLES[split])
         ax.set_xlabel("meta-updates")
         ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"return after {result['adapt_steps']} fast-updates")
+    has_r = all(main_key(m) == "post_R" for m in result["methods"].values())
+    what = "R (distance term only)" if has_r else "return (with action cost)"
+    axes[0].set_ylabel(f"{what} after {result['adapt_steps']} fast-updates")
     axes[-1].legend(fontsize=8)
     s = result["settings"]
     kind = "ablations (Fig. 5 layout)" if "_ablation" in path.stem else "Fig. 4 layout"
@@ -89,19 +100,28 @@ def table(results: dict[str, dict], best: int | None = None) -> str:
                   f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}; "
                   f"{s['seeds']} seeds × {s['iterations']} meta-updates, {s['eval_tasks']} "
                   f"tasks per split, horizon {s['horizon']}. "
-                  f"{describe(best, s['seeds']).capitalize()} of the "
-                  f"return after {r['adapt_steps']} fast-updates (before adaptation in "
-                  "brackets: the warm-up with h = 0 for TESP, the initial z for AdaptSV, θ for "
-                  "MAML/Meta-SGD).",
-                  "", "| method | D | D′ | D″ | D − D″ |", "|---|---|---|---|---|"]
+                  f"{describe(best, s['seeds']).capitalize()} of R, the paper's return "
+                  "(§5.2: the distance term only), after "
+                  f"{r['adapt_steps']} fast-updates (before adaptation in brackets: the "
+                  "warm-up with h = 0 for TESP, the initial z for AdaptSV, θ for "
+                  "MAML/Meta-SGD). Last column: the full return after adaptation (with the "
+                  "action cost, what the learners optimise), D / D′ / D″. Where a run "
+                  "recorded no R, the R columns show the full return (marked *).",
+                  "", "| method | D | D′ | D″ | D − D″ | full return D / D′ / D″ |",
+                  "|---|---|---|---|---|---|"]
         for name, m in r["methods"].items():
+            post = main_key(m)
+            pre_key, mark = ("pre_R", "") if post == "post_R" else ("pre", "*")
             cells = []
             for split in SPLIT_TITLES:
-                mu, sd = final_stats(m, split, best=best)
-                pre, _ = final_stats(m, split, "pre", best=best)
-                cells.append(f"{mu:.1f} ± {sd:.1f} ({pre:.1f})")
-            gap = final_stats(m, "train", best=best)[0] - final_stats(m, "ood", best=best)[0]
-            lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + f" | {gap:.1f} |")
+                mu, sd = final_stats(m, split, post, best=best)
+                pre, _ = final_stats(m, split, pre_key, best=best)
+                cells.append(f"{mu:.1f} ± {sd:.1f}{mark} ({pre:.1f})")
+            gap = (final_stats(m, "train", post, best=best)[0]
+                   - final_stats(m, "ood", post, best=best)[0])
+            full = " / ".join(f"{final_stats(m, sp, best=best)[0]:.1f}" for sp in SPLIT_TITLES)
+            lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells)
+                         + f" | {gap:.1f} | {full} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -4,7 +4,9 @@ Trains every method through the trainer (``jaxmeta.train``: vmapped seeds, check
 ``--resume``) with its evaluation hook: every ``eval_every`` meta-updates (and before
 training) each seed's learner fast-adapts with 3 fast-updates to ``eval_tasks`` tasks of D
 (``train``: the fixed pool of 100 training tasks), D′ (``test``) and D″ (``ood``); the rows
-record the mean return after adaptation (the paper's R) and before it. The runs go to
+record the mean return after adaptation and before it, twice: R as the paper defines it
+(§5.2: the distance term only, ``post_R``/``pre_R``) and the full return the learners
+optimise (with the action cost, ``post``/``pre``), both from the same episodes. The runs go to
 ``RUNS/<family>[_ablation]_<scale>/<method>/`` (each can be resumed, evaluated and plotted
 with ``python -m jaxmeta``); the per-method summary goes to
 ``OUT/<family>[_ablation]_<scale>.json``, which ``report.py`` turns into figures and tables.
@@ -99,13 +101,15 @@ def summary(run_dir: Path) -> dict:
     rows = read_metrics(run_dir)
     evals = [r for r in rows if "split" in r]
     its = sorted({r["iteration"] for r in evals})
-    out = {"iterations": its, "post": {}, "pre": {}}
+    out = {"iterations": its, "post": {}, "pre": {}, "post_R": {}, "pre_R": {}}
     for split in SPLITS:
         mine = [r for r in evals if r["split"] == split]
-        out["post"][split] = [[r["post_adapt_return"][-1] for r in mine if r["iteration"] == i]
-                              for i in its]
-        out["pre"][split] = [[r["pre_adapt_return"] for r in mine if r["iteration"] == i]
-                             for i in its]
+        for name, key, last in (("post", "post_adapt_return", True),
+                                ("pre", "pre_adapt_return", False),
+                                ("post_R", "post_adapt_distance_return", True),
+                                ("pre_R", "pre_adapt_distance_return", False)):
+            out[name][split] = [[r[key][-1] if last else r[key] for r in mine
+                                 if r["iteration"] == i] for i in its]
     train_rows = [r for r in rows if "split" not in r]
     seeds = sorted({r["seed"] for r in train_rows})
     out["train_post_return"] = [  # [intervals, seeds]
@@ -181,7 +185,7 @@ def main(argv=None) -> None:
     for m in methods:
         log(f"  {m}: training {s['seeds']} seeds, evaluating every {s['eval_every']}")
         rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
-        log("  " + "  ".join(f"{k} {np.mean(rec['post'][k][-1]):8.2f}" for k in SPLITS)
+        log("  R " + "  ".join(f"{k} {np.mean(rec['post_R'][k][-1]):8.2f}" for k in SPLITS)
             + f"   [{rec['wall_seconds']:5.0f}s]")
         result["methods"][m] = {**rec, "command": command}
         result["commands"] = sorted({r["command"] for r in result["methods"].values()})

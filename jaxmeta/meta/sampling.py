@@ -29,7 +29,7 @@ from jaxmeta.meta.inner import inner_step
 from jaxmeta.meta.policy import PolicySpec, log_prob
 from jaxmeta.meta.replay import replay
 from jaxmeta.protocol import Sample
-from jaxmeta.rollout import Trajectory, episode_returns, rollout
+from jaxmeta.rollout import Trajectory, distance_returns, episode_returns, rollout
 
 Array = jax.Array
 Params = Any
@@ -172,10 +172,15 @@ class PGAdaptation(NamedTuple):
     def adapt_returns(self, theta: Params, opt_state: Any, task: Any, key: Array,
                       num_steps: int, eval_episodes: int):
         """Test-time adaptation: ``num_steps`` fast-updates, then ``eval_episodes`` with the
-        adapted θ. Returns (θ_adapted, mean return before and after each step ``[K+1]``)."""
+        adapted θ. Returns (θ_adapted, mean return before and after each step ``[K+1]``,
+        the same without the action cost or ``None``: see ``protocol.Adapted``)."""
         keys = jax.random.split(key, num_steps + 1)
         theta, (trajs, _) = self.run(theta, opt_state, task, keys[:num_steps])
         final = rollout(self.family, self.spec.fn(theta, task), task, keys[-1], eval_episodes)
         rets = jnp.concatenate([episode_returns(trajs).mean(axis=-1),
                                 episode_returns(final).mean()[None]])
-        return theta, rets
+        dist = distance_returns(self.family, trajs)
+        if dist is not None:
+            dist = jnp.concatenate([dist.mean(axis=-1),
+                                    distance_returns(self.family, final).mean()[None]])
+        return theta, rets, dist

@@ -46,7 +46,7 @@ from jaxmeta.meta.sampling import (
 )
 from jaxmeta.nets import gaussian_kl
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample, check_adapt_steps
-from jaxmeta.rollout import Trajectory, count_env_steps, episode_returns, rollout
+from jaxmeta.rollout import Trajectory, count_env_steps, distance_returns, episode_returns, rollout
 
 Array = jax.Array
 
@@ -104,11 +104,13 @@ class EmbeddingBatch(NamedTuple):
         return count_env_steps(tuple(self))
 
 
-def returns_by_step(warm, inner: Trajectory, last: Trajectory) -> Array:
-    """Mean returns [warm-up (if any), τ^1..τ^K, last] of one task."""
-    rets = [episode_returns(inner).mean(axis=-1), episode_returns(last).mean()[None]]
+def returns_by_step(warm, inner: Trajectory, last: Trajectory, measure=episode_returns
+                    ) -> Array:
+    """Mean returns [warm-up (if any), τ^1..τ^K, last] of one task (``measure``: the
+    per-episode return, e.g. ``rollout.distance_returns`` bound to a family)."""
+    rets = [measure(inner).mean(axis=-1), measure(last).mean()[None]]
     if warm is not None:
-        rets.insert(0, episode_returns(warm).mean()[None])
+        rets.insert(0, measure(warm).mean()[None])
     return jnp.concatenate(rets)
 
 
@@ -240,10 +242,15 @@ def embedding_learner(family: TaskFamily, cfg, inference: TaskInference,
         fast, _, h, warm, inner, _ = run(c, params, task, keys[:-1], num_steps)
         theta = policy_of(params, fast)
         final = rollout(family, spec.fn(theta, h), task, keys[-1], c.sampling.eval_episodes)
-        rets = returns_by_step(warm, inner, final)
-        if warm is not None:
-            rets = jnp.concatenate([rets[:1], rets[2:]])
-        return Adapted(params={"policy": theta, "embedding": h, "fast": fast}, returns=rets)
+        def by_step(measure):
+            r = returns_by_step(warm, inner, final, measure)
+            return r if warm is None else jnp.concatenate([r[:1], r[2:]])
+
+        dist = None
+        if distance_returns(family, final) is not None:
+            dist = by_step(lambda t: distance_returns(family, t))
+        return Adapted(params={"policy": theta, "embedding": h, "fast": fast},
+                       returns=by_step(episode_returns), distance_returns=dist)
 
     return MetaLearner(
         init=init, update=update, adapt=adapt, config=cfg, family=family, sample=sample,
