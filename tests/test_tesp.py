@@ -26,6 +26,7 @@ from jaxmeta.algorithms.tesp import (
 )
 from jaxmeta.evaluation import evaluate
 from jaxmeta.rollout import Trajectory, episode_returns
+from jaxmeta.runs import initial_states
 from jaxmeta.trainer import train
 from tests.helpers import TINY_TESP, tiny_config, tiny_family
 
@@ -375,3 +376,29 @@ def test_tesp_learns_to_adapt_on_navigation(tmp_path):
     pre, post = per_seed[:, 0], per_seed[:, -1]
     assert np.all(post > pre + 0.4 * np.abs(pre)), per_seed
     assert np.all(np.diff(per_seed.mean(axis=0)) > 0), per_seed
+
+
+def test_adaptsv_learns_to_adapt_on_navigation(tmp_path):
+    """AdaptSV: 2D navigation, horizon 25, 10 tasks x 10 episodes, 30 meta-updates (Adam
+    3e-3, Meta-SGD rates from 0.001), 2 vmapped seeds; 20 held-out ``test`` tasks, 3 steps.
+
+    Measured when written over 8 seeds, at XLA's default flags and at
+    --xla_backend_optimization_level=0: pre-adaptation return -9.9 to -10.6; three
+    fast-updates of z recover 62-66 % of it on every seed (sd 1 %), each step gains at
+    least 1.0 on every seed. The same evaluation of the untrained learner gains nothing
+    (-13.7 -> -13.85): the adaptation is meta-learned. Margins: 50 % and 0.5 per step.
+    """
+    cfg = config_lib.replace(AdaptSVConfig(), hidden_sizes=(32, 32), meta_batch_size=10,
+                             inner_episodes=10, outer_episodes=10, eval_episodes=10,
+                             ppo_lr=3e-3)
+    learner = algorithms.make("adaptsv", tiny_family(25), cfg)
+    states, _ = train(learner, tmp_path, iterations=30, seeds=2, chunk=10, progress=False)
+    per_seed = np.asarray(evaluate(learner, states, jax.random.PRNGKey(123), "test", 20,
+                                   3)["per_seed"])  # [seeds, 4]
+    pre, post = per_seed[:, 0], per_seed[:, -1]
+    assert np.all(post > pre + 0.5 * np.abs(pre)), per_seed
+    assert np.all(np.diff(per_seed, axis=1) > 0.5), per_seed
+    untrained = initial_states(learner, 0, 2)
+    before = np.asarray(evaluate(learner, untrained, jax.random.PRNGKey(123), "test", 20,
+                                 3)["per_seed"])
+    assert np.all(before[:, -1] - before[:, 0] < 0.5), before
