@@ -24,7 +24,9 @@ demo: $(STAMP)
 # - the tests marked `golden`, at XLA's default flags (the compiler users run), since they
 #   compare numbers bit for bit with values recorded there (xdist groups keep each golden
 #   entry's programs in one worker);
-# - the sharding tests, which need 4 (virtual) devices.
+# - the sharding tests, which need 4 (virtual) devices. The main suite --ignore's the file;
+#   under a plain `pytest` (one device) its test_sharding_suite_runs_with_four_devices starts
+#   this same process itself, so the tests are neither skipped silently nor run twice here.
 TEST_XLA := --xla_backend_optimization_level=0
 test: $(STAMP)
 	$(BIN)/ruff check jaxmeta tests experiments benchmarks

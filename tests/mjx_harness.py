@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxmeta import envs
 from jaxmeta.envs.mjx_base import MJXFamily, apply_dynamics_numpy
+from tests import mjx_reference as R
 
 STEPS = 20  # control steps simulated per test rollout
 BATCH = 2  # tasks per rollout
@@ -153,6 +154,19 @@ def standard_run(name: str):
     return tasks, keys, actions, s0, states, hooks
 
 
+@functools.cache
+def full_scale_run(name: str):
+    """A second run of the same compiled program: ``test`` tasks, full-scale random actions
+    (the humanoid, walker and hopper fall within it). Returns (tasks, actions, s0, states,
+    hooks) like :func:`standard_run` (no keys)."""
+    fam = family(name)
+    tasks = fam.sample_tasks(jax.random.PRNGKey(7), BATCH, "test")
+    actions = random_actions(name, seed=3, scale=1.0)
+    keys = jax.random.split(jax.random.PRNGKey(8), BATCH)
+    s0, states = jax.device_get(rollout_fn(name)(keys, physics_tasks(name, tasks), actions))
+    return tasks, actions, s0, states, run_hooks(name, tasks, actions, s0, states)
+
+
 def c_model(fam: MJXFamily, task, b: int) -> mujoco.MjModel:
     """The C model of task ``b`` of a batch (dynamics scales applied as the family does)."""
     dyn = task.dynamics
@@ -182,3 +196,47 @@ def c_rollout(fam: MJXFamily, task, b: int, qpos0, qvel0, actions) -> dict[str, 
 
 def take(tree, *idx):
     return jax.tree.map(lambda x: np.asarray(x)[idx], tree)
+
+
+def c_steps(name: str, tasks, b: int, s0, states, actions, n: int) -> list[R.CStep]:
+    """The first ``n`` control steps of trajectory ``b`` simulated by C MuJoCo, each started
+    from the MJX trajectory so that drift does not accumulate.
+
+    A state left by ``mj_step`` holds positions (``xpos``, ``subtree_com``) computed before
+    the last integration substep, as gym's reward reads them; so step t's "before" state is
+    C's own step t−1 from the MJX state before it (qpos, qvel and the solver's warm start),
+    and its "after" state C's step t from there: two control steps of C physics per
+    reward. Step 0 starts from the reset state (``mj_forward``, as the reset does).
+
+    ``tasks`` are ``name``'s own (their targets); the C model is the physics group's task.
+    """
+    fam = family(name)
+    m = c_model(fam, physics_tasks(name, tasks), b)
+    d = mujoco.MjData(m)
+    lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
+    target = np.asarray(tasks.target[b], np.float64)
+    ctrl = np.clip(np.asarray(actions[:, b], np.float64), lo, hi)
+
+    def load(t):  # the MJX state before control step t
+        prev = take(s0.physics, b) if t == 0 else take(states.physics, t - 1, b)
+        d.qpos[:], d.qvel[:] = prev.qpos, prev.qvel
+        mujoco.mj_forward(m, d)
+        mujoco.mj_rnePostConstraint(m, d)
+        d.qacc_warmstart[:] = prev.qacc_warmstart
+
+    def control(t):
+        d.ctrl[:] = ctrl[t]
+        for _ in range(fam.frame_skip):
+            mujoco.mj_step(m, d)
+        mujoco.mj_rnePostConstraint(m, d)
+
+    out = []
+    for t in range(n):
+        load(max(t - 1, 0))
+        if t > 0:
+            control(t - 1)
+        before = R.snapshot(d)
+        control(t)
+        out.append(R.CStep(m, before, R.snapshot(d), ctrl[t],
+                           m.opt.timestep * fam.frame_skip, target))
+    return out

@@ -4,6 +4,8 @@ Only structure and bookkeeping are asserted here; speed belongs in ``benchmarks/
 """
 
 import json
+import resource
+import time
 
 import jax
 import numpy as np
@@ -98,26 +100,44 @@ TINY_SUITE = suites.Suite(
 
 
 def test_tiny_suite_end_to_end(tmp_path):
+    """Every number is checked against something it was not computed from: env steps
+    against a hand count from the suite's sizes, rates against the timed calls of other
+    rows, memory and compile time against the process's own measurements."""
+    t0 = time.perf_counter()
     result = suites.run_suite(TINY_SUITE, log=lambda _: None)
+    wall = time.perf_counter() - t0
+    rss_now = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = result["rows"]
     assert {r["kind"] for r in rows} == set(suites.SUITE_KINDS)
     meta = result["meta"]
     assert meta["device"]["device_count"] >= 1 and meta["versions"]["jax"] == jax.__version__
     json.dumps(result)  # everything is JSON
 
+    # hand count: random_init simulates meta_batch_size tasks × inner_episodes episodes of
+    # the horizon per update (nothing else), for each seed and iteration of a call
+    z = TINY_SUITE.sizes
+    per_task = z["inner_episodes"] * TINY_SUITE.horizon  # 2 × 5
+    per_update = z["meta_batch_size"] * per_task  # 20
+    per_call = TINY_SUITE.seeds * TINY_SUITE.iterations * per_update
+    envs_side_by_side = TINY_SUITE.seeds * z["meta_batch_size"] * z["inner_episodes"]  # 4
+
     mt = next(r for r in rows if r["kind"] == "meta_train")
-    # the ratio compares with the raw simulator at the same number of parallel envs and the
-    # same number of env steps per call
-    assert mt["parallel_envs"] == 2 * 2
-    raw = next(r for r in rows if r["kind"] == "raw_sim" and r["batch"] == mt["parallel_envs"]
-               and r["steps"] == mt["raw_sim_steps"])
-    assert raw["batch"] * raw["steps"] == mt["env_steps_per_update"] * mt["iterations_per_call"]
-    assert mt["raw_sim_env_steps_per_s"] == raw["env_steps_per_s"]
-    assert mt["ratio_to_raw_sim"] == pytest.approx(mt["env_steps_per_s"] / raw["env_steps_per_s"])
-    assert mt["env_steps_per_s"] == pytest.approx(
-        mt["env_steps_per_update"] * mt["iterations_per_call"] / mt["median_s"])
+    assert (mt["env_steps_per_update"], mt["parallel_envs"]) == (per_update, envs_side_by_side)
+    assert mt["env_steps_per_s"] * mt["median_s"] == pytest.approx(per_call)
+    assert 0 < mt["median_s"] < wall and 0 < mt["sampling_s"] < wall
+    # the raw simulator it is compared with runs the same envs side by side and the same
+    # steps per call (found by the hand count, not by the row's own fields)
+    raw = next(r for r in rows if r["kind"] == "raw_sim" and r["batch"] == envs_side_by_side
+               and r["steps"] == per_call // envs_side_by_side)
+    assert raw["env_steps_per_s"] * raw["median_s"] == pytest.approx(per_call)
+    # equal steps per call: the ratio of rates is the inverse ratio of the two timed calls,
+    # and the physics share of the split is the raw simulator's call
+    assert mt["ratio_to_raw_sim"] == pytest.approx(raw["median_s"] / mt["median_s"])
     split = mt["time_split"]
-    assert split["total_s"] == mt["median_s"] and split["meta_update_s"] >= 0
+    assert split["physics_s"] == pytest.approx(raw["median_s"])
+    assert split["total_s"] == mt["median_s"]
+    # the rest of sampling is what the separately timed sampling program took beyond that
+    assert split["sampling_rest_s"] == pytest.approx(max(mt["sampling_s"] - raw["median_s"], 0))
 
     sweep = [r for r in rows if r["kind"] == "sweep"]
     assert [(r["axis"], r["n"]) for r in sweep] == [("seeds", 1), ("seeds", 2), ("tasks", 2),
@@ -125,16 +145,32 @@ def test_tiny_suite_end_to_end(tmp_path):
     # (1 seed, 2 tasks) lies on both axes and is measured once
     assert sweep[0]["median_s"] == sweep[2]["median_s"]
     for r in sweep:
+        # hand count: seeds × sweep_seed_tasks tasks, or 1 seed × n tasks, per iteration
+        tasks = TINY_SUITE.sweep_seed_tasks * r["n"] if r["axis"] == "seeds" else r["n"]
+        steps = TINY_SUITE.iterations * tasks * z["inner_episodes"] * TINY_SUITE.sweep_horizon
+        assert r["env_steps_per_s"] * r["median_s"] == pytest.approx(steps)
+        # the steps grow like n on both axes, so the efficiency is a ratio of timed calls
         base = sweep[0] if r["axis"] == "seeds" else sweep[2]
-        assert r["parallel_efficiency"] == pytest.approx(
-            r["env_steps_per_s"] / (r["n"] / base["n"] * base["env_steps_per_s"]))
+        assert r["parallel_efficiency"] == pytest.approx(base["median_s"] / r["median_s"])
 
     brax_row = next(r for r in rows if r["kind"] == "brax_ppo")
     assert brax_row["num_envs"] == 4 and len(brax_row["brax_sps_per_epoch"]) == 2
-    assert brax_row["ratio_jaxmeta_to_brax"] > 0
+    # Brax's first epoch includes its compilation: the figure is the later epoch's
+    assert brax_row["brax_env_steps_per_s"] == brax_row["brax_sps_per_epoch"][1]
+    # jaxmeta's oracle: ppo_updates × 4 envs × the horizon per timed call (one repeat, so
+    # its only call is both min and max)
+    jm_steps = TINY_SUITE.ppo_updates * 4 * TINY_SUITE.horizon
+    assert TINY_SUITE.repeats == 1
+    assert brax_row["jaxmeta_env_steps_per_s"] * brax_row["jaxmeta_min_s"] == pytest.approx(
+        jm_steps)
+    assert brax_row["ratio_jaxmeta_to_brax"] * brax_row["brax_sps_per_epoch"][1] * \
+        brax_row["jaxmeta_min_s"] == pytest.approx(jm_steps)
 
     comp = next(r for r in rows if r["kind"] == "compile")
-    assert comp["compile_s"] > 0 and comp["peak_rss_mb"] > 0
+    assert 0 < comp["compile_s"] < wall
+    # peak RSS never decreases: what the row recorded lies below the peak measured now, and
+    # a process that has imported JAX and compiled holds well over 100 MB
+    assert 100 < comp["peak_rss_mb"] <= rss_now
 
     md = report.markdown(result, "tiny")
     for heading in ("raw simulator", "meta-training", "PPO on one fixed task", "sweep",

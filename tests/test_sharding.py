@@ -1,7 +1,12 @@
 """Scale-out over a device mesh (seeds x tasks), on 4 virtual CPU devices.
 
-Run with ``XLA_FLAGS=--xla_force_host_platform_device_count=4`` (``make test`` does, in a
-second pytest process); without 4 devices the module is skipped.
+XLA reads ``--xla_force_host_platform_device_count`` once, when the process starts. With 4
+devices (``XLA_FLAGS=--xla_force_host_platform_device_count=4``; ``make test`` runs this file
+so, in a pytest process of its own) the tests run in-process. With fewer (a plain
+``pytest``), each of them is skipped here and :func:`test_sharding_suite_runs_with_four_devices`
+runs this file in a child pytest with 4 virtual devices instead, and fails if any test
+there fails: they are never skipped silently, and never run twice (the Makefile's main suite
+``--ignore``s this file, so its runner does not start a second copy).
 
 Tolerances: a sharded run computes the same per-seed, per-task program, but XLA's CPU
 kernels reduce a batch of 1 seed (or 2 tasks) per device in another order than the whole
@@ -30,9 +35,12 @@ from jaxmeta.runs import restore_states
 from jaxmeta.trainer import TrainOptions, train
 from tests.helpers import TINY, tiny_family, tiny_learner
 
-pytestmark = pytest.mark.skipif(
-    jax.device_count() < 4,
-    reason="needs 4 devices: XLA_FLAGS=--xla_force_host_platform_device_count=4")
+FOUR_DEVICES = jax.device_count() >= 4
+FORCE_FOUR = "--xla_force_host_platform_device_count=4"
+needs_four = pytest.mark.skipif(
+    not FOUR_DEVICES,
+    reason=f"needs 4 devices: run by test_sharding_suite_runs_with_four_devices in a child "
+           f"process, or directly: XLA_FLAGS={FORCE_FOUR} pytest tests/test_sharding.py")
 
 # first-order PPO MAML (fast to compile) with 4 tasks so that tasks=2 divides the batch
 FAST = dict(outer="ppo", meta_gradient="first_order", meta_batch_size=4)
@@ -58,6 +66,7 @@ def single_device_run(tmp_path_factory):
     return metrics(out)
 
 
+@needs_four
 def test_parse_and_auto_mesh():
     assert parse_mesh("seeds=4,tasks=2") == MeshSpec(4, 2)
     assert parse_mesh("tasks=2") == MeshSpec(1, 2)
@@ -74,6 +83,7 @@ def test_parse_and_auto_mesh():
     assert auto_mesh_spec(4, 2, 4) == MeshSpec(2, 2)
 
 
+@needs_four
 @pytest.mark.parametrize("spec, seeds, tasks, msg", [
     (MeshSpec(4, 1), 2, 4, "seeds=4 does not divide the number of seeds"),
     (MeshSpec(1, 2), 2, 3, "tasks=2 does not divide meta_batch_size"),
@@ -85,6 +95,7 @@ def test_mesh_that_does_not_divide_is_refused(spec, seeds, tasks, msg):
         check_mesh(spec, seeds, tasks, 4)
 
 
+@needs_four
 def test_train_refuses_bad_mesh_before_compiling(tmp_path, capsys):
     learner = tiny_learner("maml", **FAST)
     with pytest.raises(ValueError, match="tasks=3 does not divide meta_batch_size"):
@@ -100,6 +111,7 @@ def test_train_refuses_bad_mesh_before_compiling(tmp_path, capsys):
     assert "--num-processes" in capsys.readouterr().err
 
 
+@needs_four
 def test_task_axis_is_split_over_the_mesh():
     """The shared sampler lays every per-task array out over the task axis, and the
     trainer's seed vmap keeps seeds on the seed axis: no device holds the whole batch."""
@@ -129,6 +141,7 @@ def test_task_axis_is_split_over_the_mesh():
     jax.tree.map(np.testing.assert_array_equal, (tasks, trajs), (ref_tasks, ref_trajs))
 
 
+@needs_four
 def test_seed_sharded_run_matches_single_device(tmp_path, single_device_run):
     states, _ = train(tiny_learner("maml", **FAST), tmp_path,
                       TrainOptions(**OPTS, mesh="seeds=2,tasks=1"))
@@ -137,6 +150,7 @@ def test_seed_sharded_run_matches_single_device(tmp_path, single_device_run):
     assert leaf.sharding.spec == P("seeds") and len(leaf.sharding.device_set) == 2
 
 
+@needs_four
 def test_seed_and_task_sharded_run_matches_single_device(tmp_path, single_device_run):
     opts = dataclasses.replace(TrainOptions(**OPTS, mesh="seeds=2,tasks=2"), checkpoint_every=2)
     train(tiny_learner("maml", **FAST), tmp_path / "full", opts)
@@ -162,6 +176,7 @@ def test_seed_and_task_sharded_run_matches_single_device(tmp_path, single_device
     assert_metrics_close(metrics(tmp_path / "one"), single_device_run)
 
 
+@needs_four
 def test_tesp_runs_sharded_without_changes(tmp_path):
     """A method with its own sampling (episode buffers, encoder) shards the same way."""
     learner = tiny_learner("tesp", meta_batch_size=4)
@@ -179,6 +194,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@needs_four
 def test_two_process_run_matches_single_device(tmp_path, single_device_run):
     """Two processes with 2 CPU devices each (jax.distributed over Gloo) train one
     seeds=2 × tasks=2 mesh through the CLI: process 0 writes the metrics, they match the
@@ -204,3 +220,31 @@ def test_two_process_run_matches_single_device(tmp_path, single_device_run):
     assert_metrics_close(metrics(tmp_path / "run"), single_device_run)
     states, step = restore_states(tiny_learner("maml", **FAST), tmp_path / "run", 0, 2)
     assert step == 4 and jax.tree.leaves(states)[0].shape[0] == 2
+
+
+@pytest.mark.skipif(FOUR_DEVICES, reason="this process has 4 devices: the tests above ran here")
+def test_sharding_suite_runs_with_four_devices(tmp_path):
+    """This file in a child pytest with 4 virtual CPU devices (see the module docstring):
+    every test above must pass there, and none may be skipped but this runner."""
+    import os
+    import subprocess
+    import sys
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {FORCE_FOUR}".strip()
+    env["JAX_PLATFORMS"] = "cpu"
+    report = tmp_path / "sharding.xml"
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+           f"--junitxml={report}", __file__]
+    r = subprocess.run(cmd, env=env, cwd=Path(__file__).resolve().parents[1],
+                       capture_output=True, text=True, timeout=1200)
+    tail = (r.stdout + r.stderr)[-6000:]
+    rerun = f"XLA_FLAGS={env['XLA_FLAGS']!r} pytest tests/test_sharding.py"
+    assert r.returncode == 0, f"the sharding tests failed with 4 devices ({rerun}):\n{tail}"
+    suite = ET.parse(report).getroot().find("testsuite")
+    counts = {k: int(suite.get(k)) for k in ("tests", "failures", "errors", "skipped")}
+    # 11 tests above, and this runner skipped there (the child has 4 devices)
+    assert counts["tests"] >= 12 and counts["skipped"] == 1, (counts, tail)
+    assert counts["failures"] == counts["errors"] == 0, (counts, tail)

@@ -26,6 +26,7 @@ from jaxmeta.algorithms.tesp import (
 )
 from jaxmeta.evaluation import evaluate
 from jaxmeta.rollout import Trajectory, episode_returns
+from jaxmeta.runs import initial_states
 from jaxmeta.trainer import train
 from tests.helpers import TINY_TESP, tiny_config, tiny_family
 
@@ -142,22 +143,57 @@ def test_v1_buffer_keeps_every_episode():
 # --- the embedding and the fast-update ------------------------------------------------------
 
 
+def numpy_encoder(params, traj) -> np.ndarray:
+    """g(τ) of one episode ``[T, ...]`` written out in numpy (float64): a GRU (Cho et al.
+    2014, in flax's convention: biases on the input side and on the candidate's recurrent
+    term) over x_t = [s_t, a_t, r_t], skipping the steps after termination, then a dense
+    layer from the final state."""
+    p = jax.tree.map(lambda a: np.asarray(a, np.float64), params)
+    gru, out = p["gru"], p["out"]
+    sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))
+    x = np.concatenate([np.asarray(traj.obs), np.asarray(traj.action),
+                        np.asarray(traj.reward)[:, None]], axis=-1).astype(np.float64)
+    h = np.zeros(gru["hr"]["kernel"].shape[0])
+    for t in range(x.shape[0]):
+        if traj.mask[t] == 0:
+            continue
+        r = sigmoid(x[t] @ gru["ir"]["kernel"] + gru["ir"]["bias"] + h @ gru["hr"]["kernel"])
+        z = sigmoid(x[t] @ gru["iz"]["kernel"] + gru["iz"]["bias"] + h @ gru["hz"]["kernel"])
+        n = np.tanh(x[t] @ gru["in"]["kernel"] + gru["in"]["bias"]
+                    + r * (h @ gru["hn"]["kernel"] + gru["hn"]["bias"]))
+        h = (1.0 - z) * n + z * h
+    return h @ out["kernel"] + out["bias"]
+
+
+def numpy_embedding(params, buf) -> np.ndarray:
+    """h = mean of g over the filled slots of a buffer (TESP Eq. 5), in numpy."""
+    gs = [numpy_encoder(params, jax.tree.map(lambda x, j=j: x[j], buf.traj))
+          for j in range(buf.ret.shape[0]) if buf.valid[j] > 0]
+    return np.mean(gs, axis=0)
+
+
 @pytest.mark.parametrize("preset", ["tesp", "tesp_v1"])
 def test_embedding_is_mean_of_encoder_over_buffer(preset):
+    """The embeddings the learner computed equal a numpy forward pass of the encoder from
+    its parameters (float32 against float64: rtol 1e-5)."""
     learner, state, s = sampled(preset)
     enc, b, n = encoder_of(learner.config), s.batches, learner.config.sampling.meta_batch_size
+    p = state.params["encoder"]
     for k in (0, learner.config.inner.steps):
-        buf = jax.tree.map(lambda x: x[0, k], b.contexts)
-        h = enc.embed(state.params["encoder"], buf)
-        gs = [enc.episode(state.params["encoder"], jax.tree.map(lambda x: x[j], buf.traj))
-              for j in range(buf.ret.shape[0]) if buf.valid[j] > 0]
-        np.testing.assert_allclose(h, np.mean(gs, axis=0), rtol=1e-5, atol=1e-6)
+        buf = jax.tree.map(lambda x, k=k: x[0, k], b.contexts)
+        np.testing.assert_allclose(enc.embed(p, buf), numpy_embedding(p, buf), rtol=1e-5,
+                                   atol=1e-6)
+    # an episode cut short: the steps after its end are skipped
+    ep = jax.tree.map(lambda x: x[0, 0, 0], b.contexts.traj)
+    cut = ep._replace(mask=ep.mask.at[5:].set(0.0))
+    np.testing.assert_allclose(enc.episode(p, cut), numpy_encoder(p, cut), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(numpy_encoder(p, cut), numpy_encoder(p, ep), atol=1e-4)
     # adapt with task 0's key runs the same warm-up and fast-updates as sampling did: h^{K+1}
     # of the outer episodes is g(θ^{K+1}_TE) averaged over B^K
     out = learner.adapt(state, _task(s.tasks, 0), task_key(0, n), learner.config.inner.steps)
     np.testing.assert_allclose(out.params["embedding"], b.h[0], rtol=1e-5, atol=1e-6)
     last = jax.tree.map(lambda x: x[0, -1], b.contexts)
-    np.testing.assert_allclose(enc.embed(out.params["fast"]["encoder"], last), b.h[0],
+    np.testing.assert_allclose(numpy_embedding(out.params["fast"]["encoder"], last), b.h[0],
                                rtol=1e-5, atol=1e-6)
 
 
@@ -340,3 +376,29 @@ def test_tesp_learns_to_adapt_on_navigation(tmp_path):
     pre, post = per_seed[:, 0], per_seed[:, -1]
     assert np.all(post > pre + 0.4 * np.abs(pre)), per_seed
     assert np.all(np.diff(per_seed.mean(axis=0)) > 0), per_seed
+
+
+def test_adaptsv_learns_to_adapt_on_navigation(tmp_path):
+    """AdaptSV: 2D navigation, horizon 25, 10 tasks x 10 episodes, 30 meta-updates (Adam
+    3e-3, Meta-SGD rates from 0.001), 2 vmapped seeds; 20 held-out ``test`` tasks, 3 steps.
+
+    Measured when written over 8 seeds, at XLA's default flags and at
+    --xla_backend_optimization_level=0: pre-adaptation return -9.9 to -10.6; three
+    fast-updates of z recover 62-66 % of it on every seed (sd 1 %), each step gains at
+    least 1.0 on every seed. The same evaluation of the untrained learner gains nothing
+    (-13.7 -> -13.85): the adaptation is meta-learned. Margins: 50 % and 0.5 per step.
+    """
+    cfg = config_lib.replace(AdaptSVConfig(), hidden_sizes=(32, 32), meta_batch_size=10,
+                             inner_episodes=10, outer_episodes=10, eval_episodes=10,
+                             ppo_lr=3e-3)
+    learner = algorithms.make("adaptsv", tiny_family(25), cfg)
+    states, _ = train(learner, tmp_path, iterations=30, seeds=2, chunk=10, progress=False)
+    per_seed = np.asarray(evaluate(learner, states, jax.random.PRNGKey(123), "test", 20,
+                                   3)["per_seed"])  # [seeds, 4]
+    pre, post = per_seed[:, 0], per_seed[:, -1]
+    assert np.all(post > pre + 0.5 * np.abs(pre)), per_seed
+    assert np.all(np.diff(per_seed, axis=1) > 0.5), per_seed
+    untrained = initial_states(learner, 0, 2)
+    before = np.asarray(evaluate(learner, untrained, jax.random.PRNGKey(123), "test", 20,
+                                 3)["per_seed"])
+    assert np.all(before[:, -1] - before[:, 0] < 0.5), before
