@@ -87,10 +87,9 @@ def test_every_mjx_family_names_what_its_target_means():
 # (ant_ring: the behaviour-prior paper draws the radius itself uniformly).
 # (``train`` of the fixed-pool families repeats 100 targets drawn like ``test``.)
 _AREA_TESP = {"test": ("area", 0.2, 1.1), "ood": ("area", 1.1, 1.5)}
-_AREA_BODY = {"test": ("area", 0.4, 2.2), "ood": ("area", 2.2, 3.0)}
 RADIAL = {
     "reacher2_target": _AREA_TESP, "reacher4_target": _AREA_TESP, "reacher_sparse": _AREA_TESP,
-    "wheeled_goal": _AREA_BODY, "ant_target": _AREA_BODY,
+    "wheeled_goal": _AREA_TESP, "ant_target": _AREA_TESP,
     "ant_goal": {"test": ("area", 0.0, 3.0), "ood": ("area", 3.0, 4.0)},
     "ant_ring": {"test": ("radius", 3.0, 7.0), "ood": ("radius", 7.0, 9.0)},
 }

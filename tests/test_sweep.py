@@ -44,9 +44,10 @@ def test_fields_that_cannot_be_swept_are_refused(algo, items, message, tmp_path)
 
 
 def test_a_sweep_trains_every_value_in_one_program(tmp_path):
-    learner = tiny_learner("maml", **FAST)
+    learner = tiny_learner("maml", **FAST)  # cached: another test may have trained it before
+    before = compiled_chunk(learner.update)._cache_size()
     _, rows = train(learner, tmp_path / "s", sweep=sweep.parse(["inner_lr=0.05,0.2"]), **OPTS)
-    assert compiled_chunk(learner.update)._cache_size() == 1
+    assert compiled_chunk(learner.update)._cache_size() <= before + 1  # one program at most
     assert [(r["sweep"]["inner_lr"], r["seed"]) for r in rows[:4]] == [
         (0.05, 0), (0.05, 1), (0.2, 0), (0.2, 1)]
     by = {(r["iteration"], r["sweep"]["inner_lr"], r["seed"]): r for r in rows}
