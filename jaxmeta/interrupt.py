@@ -43,10 +43,12 @@ class StopOnSignal:
 
     @property
     def requested(self) -> bool:
+        """Whether a stop was asked for."""
         return self.signum is not None
 
     @property
     def name(self) -> str:
+        """The signal's name (``"SIGTERM"``), or ``""`` when none arrived."""
         return signal.Signals(self.signum).name if self.signum is not None else ""
 
     def _handle(self, signum, frame) -> None:

@@ -16,6 +16,7 @@ WARP_LINES = ("Failed to import warp", "Failed to import mujoco_warp")
 
 
 def import_mjx() -> None:
+    """Imports ``mujoco.mjx`` (once) without its two Warp lines on stdout."""
     if "mujoco.mjx" in sys.modules:
         return
     out = io.StringIO()

@@ -90,12 +90,17 @@ def episode_returns(traj: Trajectory) -> Array:
     return jnp.sum(traj.reward * traj.mask, axis=-1)
 
 
+def splits_action_cost(family: TaskFamily) -> bool:
+    """Whether ``family``'s reward is a distance term minus an action cost it exposes
+    (``action_cost_term``: the TESP target-reaching families)."""
+    return hasattr(family, "action_cost_term")
+
+
 def distance_returns(family: TaskFamily, traj: Trajectory) -> Array | None:
     """Σ_t of the reward without its action cost (TESP's R, the distance term only) for
     families that split their reward (``action_cost_term``, the TESP target-reaching
     families); ``None`` for the others. Computed from the same episodes as
     :func:`episode_returns`, so it changes nothing that is learned."""
-    cost = getattr(family, "action_cost_term", None)
-    if cost is None:
+    if not splits_action_cost(family):
         return None
-    return jnp.sum((traj.reward + cost(traj.action)) * traj.mask, axis=-1)
+    return jnp.sum((traj.reward + family.action_cost_term(traj.action)) * traj.mask, axis=-1)

@@ -40,6 +40,7 @@ from jaxmeta.config import check_positive
 from jaxmeta.envs.base import check_split
 from jaxmeta.interrupt import StopOnSignal, TrainingInterrupted
 from jaxmeta.protocol import MetaLearner, env_steps_per_update
+from jaxmeta.rollout import splits_action_cost
 from jaxmeta.runs import ConfigMismatchError, CorruptCheckpointError
 
 SEED_LIMIT = 2**32  # jax.random.PRNGKey(s) repeats itself from 2**32 on
@@ -216,16 +217,18 @@ class _Loop:
                                              o.eval_tasks, o.eval_adapt_steps, distance=True)
             # families with a distance term (TESP's) also record R, the return without the
             # action cost, from the same episodes
-            extra = (lambda m: {}) if not hasattr(self.learner.family, "action_cost_term") \
-                else (lambda m: {"pre_adapt_distance_return": float(d[m, 0]),
-                                 "post_adapt_distance_return": d[m, 1:].tolist()})
+            with_r = splits_action_cost(self.learner.family)
             if not np.isfinite(r).all():
                 raise self.stop(f"evaluation return ({split} split)", it,
                                 int(np.argmax(~np.isfinite(r).all(1))))
-            self.write([{"iteration": it, **self.members[m], "split": split,
-                         "pre_adapt_return": float(r[m, 0]),
-                         "post_adapt_return": r[m, 1:].tolist(), **extra(m)}
-                        for m in range(len(r))])
+            rows = [{"iteration": it, **self.members[m], "split": split,
+                     "pre_adapt_return": float(r[m, 0]), "post_adapt_return": r[m, 1:].tolist()}
+                    for m in range(len(r))]
+            if with_r:
+                for m, row in enumerate(rows):
+                    row.update(pre_adapt_distance_return=float(d[m, 0]),
+                               post_adapt_distance_return=d[m, 1:].tolist())
+            self.write(rows)
             self.log_points(f"eval/{split}", it, {"pre_adapt_return": r[:, 0],
                                                   "post_adapt_return": r[:, 1:]})
 

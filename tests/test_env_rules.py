@@ -96,3 +96,17 @@ def test_the_cli_prints_no_third_party_noise(tmp_path):
                          text=True, cwd=tmp_path, check=True)
     assert "warp" not in out.stdout + out.stderr
     assert out.stdout.startswith("name ")
+
+
+def test_only_families_that_split_their_reward_report_r():
+    """R (the distance term only) exists where the reward exposes its action cost."""
+    from jaxmeta.rollout import Trajectory, distance_returns, splits_action_cost
+
+    reacher, nav = H.family("reacher2_target"), envs.make("navigation2d")
+    assert splits_action_cost(reacher) and not splits_action_cost(nav)
+    action = jnp.full((3, reacher.action_size), 0.5)
+    traj = Trajectory(obs=None, action=action, reward=jnp.asarray([-1.0, -2.0, -3.0]),
+                      done=jnp.zeros(3), mask=jnp.asarray([1.0, 1.0, 0.0]), logp=None)
+    want = -3.0 + 2 * float(reacher.action_cost_term(action[0]))
+    assert float(distance_returns(reacher, traj)) == pytest.approx(want, rel=1e-6)
+    assert distance_returns(nav, traj) is None
