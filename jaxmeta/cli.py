@@ -143,6 +143,9 @@ def cmd_train(argv: list[str]) -> int:
     distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     family = envs.make(args.env, **_env_overrides(args.env_arg))  # validates before compiling
     learner = algorithms.make(args.algo, family, config_from_args(cls, args))
+    if isinstance(family, envs.MJXFamily):
+        how = {"mujoco": "MuJoCo's C engine", "mjx": "MJX"}[family.physics]
+        print(f"physics: {family.physics} ({how}; --env-arg physics=mjx|mujoco chooses)")
     options = TrainOptions(
         iterations=args.iterations, seeds=args.seeds, seed=args.seed, chunk=args.chunk,
         checkpoint_every=args.checkpoint_every, progress=not args.no_progress, mesh=args.mesh,

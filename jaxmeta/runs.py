@@ -94,7 +94,10 @@ def read_description(run_dir: str | Path) -> dict:
 
 def rebuild(desc: dict) -> MetaLearner:
     """The learner a description was written from (old flat configs are converted)."""
-    family = envs.make(desc["env"], **(desc.get("env_overrides") or {}))
+    overrides = dict(desc.get("env_overrides") or {})
+    if "physics" not in overrides and envs.has_mujoco_model(desc["env"]):
+        overrides["physics"] = "mjx"  # written before the C backend existed: MJX then
+    family = envs.make(desc["env"], **overrides)
     cls = algorithms.config_class(desc["algo"])
     return algorithms.make(desc["algo"], family, config_lib.from_dict(cls, desc["config"]))
 

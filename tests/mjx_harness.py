@@ -24,7 +24,8 @@ BATCH = 2  # tasks per rollout
 
 @functools.cache
 def family(name: str):
-    return envs.make(name)
+    """``name`` simulated by MJX (these tests check MJX against C MuJoCo)."""
+    return envs.make(name, physics="mjx") if envs.has_mujoco_model(name) else envs.make(name)
 
 
 def _has_dynamics(fam) -> bool:

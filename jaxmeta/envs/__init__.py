@@ -57,22 +57,39 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def has_mujoco_model(name: str) -> bool:
+    """Whether the registered family ``name`` is simulated by MuJoCo (takes ``physics=``)."""
+    c = _REGISTRY.get(name)
+    return isinstance(c, type) and issubclass(c, MJXFamily)
+
+
 def make(name: str, **overrides) -> TaskFamily:
     """Builds the task family ``name`` with constructor ``overrides`` (e.g. ``horizon=50``).
+
+    MuJoCo families take ``physics=`` (``"auto"``, ``"mjx"``, ``"mujoco"``); the family's
+    ``env_spec`` records the resolved one, so a run rebuilt from it simulates the same way.
 
     Raises:
       ValueError: unknown name (the message lists the registered ones) or a bad override.
     """
     if name not in _REGISTRY:
         raise ValueError(f"unknown env {name!r}; registered envs: {', '.join(names())}")
+    if "physics" in overrides and not has_mujoco_model(name):
+        with_model = [n for n in names() if has_mujoco_model(n)]
+        raise ValueError(f"env {name!r} has no MuJoCo model, so physics= does not apply to it; "
+                         f"the families with one: {', '.join(with_model)}")
     try:
         family = _REGISTRY[name](**overrides)
     except TypeError as e:  # unknown keyword
         raise ValueError(f"bad overrides for env {name!r}: {e}") from None
-    family.env_spec = EnvSpec(name, dict(overrides))
+    recorded = dict(overrides)
+    if isinstance(family, MJXFamily):  # the resolved simulator, so a rebuild uses the same
+        recorded["physics"] = family.physics
+    family.env_spec = EnvSpec(name, recorded)
     return family
 
 
 __all__ = ["SPLITS", "Dynamics", "EnvSpec", "EnvState", "FixedTask", "MJXFamily", "MJXTask",
-           "NavTask", "TaskFamily", "Wrapper", "brax_env", "check_split", "make", "names",
+           "NavTask", "TaskFamily", "Wrapper", "brax_env", "check_split", "has_mujoco_model",
+           "make", "names",
            "register"]

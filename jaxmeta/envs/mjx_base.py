@@ -3,8 +3,9 @@
 :class:`MJXFamily` turns an MJCF model plus a reward into a :class:`TaskFamily`:
 
 * ``reset``/``step`` are pure functions of ``(state, action, task)``; ``state.physics`` is
-  the ``mjx.Data``. A control step clips the action to the actuators' ``ctrlrange`` and
-  runs ``frame_skip`` physics steps (``mjx.step``).
+  the ``mjx.Data`` (or, with ``physics="mujoco"``, a :class:`~jaxmeta.envs.cmujoco.CData`
+  with the fields the hooks read, simulated by MuJoCo's C engine). A control step clips
+  the action to the actuators' ``ctrlrange`` and runs ``frame_skip`` physics steps.
 * Dynamics shifts live in the task: ``task.dynamics`` (a :class:`Dynamics`, or ``None``)
   holds multiplicative scales that :meth:`MJXFamily.model_for` applies to ``mjx.Model``
   fields (``body_mass``/``body_inertia``, ``dof_damping``, ``geom_friction``,
@@ -34,6 +35,7 @@ from mujoco import mjx
 
 from jaxmeta.config import check_positive
 from jaxmeta.envs.base import EnvState, TaskFamily, check_split, split_key
+from jaxmeta.envs.cmujoco import CPhysics
 
 Array = jax.Array
 
@@ -99,6 +101,20 @@ def apply_dynamics_numpy(mj_model: mujoco.MjModel, dyn: Dynamics) -> mujoco.MjMo
     return m
 
 
+# The simulators an MJX family can run on (``physics=``); ``auto`` resolves per backend.
+PHYSICS = ("auto", "mjx", "mujoco")
+
+
+def resolve_physics(physics: str) -> str:
+    """``physics`` as ``"mjx"`` or ``"mujoco"``: ``auto`` is C MuJoCo when JAX's default
+    backend is the CPU, MJX on an accelerator (unknown names list the choices)."""
+    if physics not in PHYSICS:
+        raise ValueError(f"physics={physics!r} is unknown; choose one of {list(PHYSICS)}")
+    if physics == "auto":
+        return "mujoco" if jax.default_backend() == "cpu" else "mjx"
+    return physics
+
+
 # What ``MJXTask.target`` holds, per family (``MJXFamily.target_kind``).
 TARGET_KINDS = {
     "velocity": "goal velocity v* in m/s: forward [1], or (v_x, v_y) [2]",
@@ -124,21 +140,33 @@ class MJXTask:
     dynamics: Any = None
 
 
+# An acceleration-stage sensor makes ``mj_step`` run ``mj_rnePostConstraint`` (which fills
+# ``cfrc_ext``); on the world body it measures nothing and changes no dynamics.
+_ACC_SENSOR = '<sensor><framelinacc objtype="body" objname="world"/></sensor>'
+
+
 def load_model(path: str, solver: str = "newton", iterations: int = 4, ls_iterations: int = 8,
-               eulerdamp: bool = False) -> mujoco.MjModel:
+               eulerdamp: bool = False, contact_sensor: bool = False) -> mujoco.MjModel:
     """Loads an MJCF file and sets the solver options the family documents.
 
     A ``settotalmass`` compiler attribute (brax's half-cheetah has one; MuJoCo deprecates
     it, warns, and writes ``MUJOCO_LOG.TXT``) is applied after compiling instead, with
     ``mj_setTotalmass`` and ``mj_setConst``: the model is the same, field for field.
+    ``contact_sensor`` adds one acceleration sensor so that C MuJoCo's ``mj_step`` computes
+    ``cfrc_ext`` (the C backend's model for families with ``contact_forces``).
     """
     with open(path) as f:
         xml = f.read()
     total = re.search(r'\s+settotalmass="([^"]+)"', xml)
-    if total is None:
+    if total is None and not contact_sensor:
         m = mujoco.MjModel.from_xml_path(path)
     else:
-        m = mujoco.MjModel.from_xml_string(xml.replace(total.group(0), ""))
+        if total is not None:
+            xml = xml.replace(total.group(0), "")
+        if contact_sensor:
+            xml = xml.replace("</mujoco>", _ACC_SENSOR + "</mujoco>")
+        m = mujoco.MjModel.from_xml_string(xml)
+    if total is not None:
         mujoco.mj_setTotalmass(m, float(total.group(1)))
         mujoco.mj_setConst(m, mujoco.MjData(m))
     solvers = {"newton": mujoco.mjtSolver.mjSOL_NEWTON, "cg": mujoco.mjtSolver.mjSOL_CG}
@@ -169,6 +197,12 @@ class MJXFamily(TaskFamily):
         the documented default). Fewer is faster and drifts further from a converged
         solve: brax's ant setting (1, 4) runs 2.8× faster than ours (4, 8) on a CPU but
         leaves C MuJoCo by 0.35 in qpos within 20 control steps.
+      physics: the simulator, one of :data:`PHYSICS`: ``"mjx"`` (MJX, inside the XLA
+        program), ``"mujoco"`` (MuJoCo's C engine through a callback,
+        :mod:`jaxmeta.envs.cmujoco`; 5-9x faster on a CPU and nothing to compile) or
+        ``"auto"`` (``mujoco`` when JAX's default backend is the CPU, else ``mjx``). The
+        resolved name is ``self.physics`` (what ``envs.make`` records).
+      threads: threads of the C backend (``None``: every CPU); results do not depend on it.
     """
 
     xml: str
@@ -184,8 +218,10 @@ class MJXFamily(TaskFamily):
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = None,
                  task_seed: int = 0, iterations: int | None = None,
-                 ls_iterations: int | None = None):
+                 ls_iterations: int | None = None, physics: str = "auto",
+                 threads: int | None = None):
         check_positive("horizon", horizon)
+        self.physics = resolve_physics(physics)
         if iterations is not None:
             check_positive("iterations", iterations)
             self.iterations = iterations
@@ -202,6 +238,11 @@ class MJXFamily(TaskFamily):
         self.mj_model = load_model(asset_path(self.xml), self.solver, self.iterations,
                                    self.ls_iterations)
         self.model = mjx.put_model(self.mj_model)
+        self.c_physics = None
+        if self.physics == "mujoco":
+            c_model = load_model(asset_path(self.xml), self.solver, self.iterations,
+                                 self.ls_iterations, contact_sensor=self.contact_forces)
+            self.c_physics = CPhysics(c_model, self.frame_skip, threads)
         self.dt = float(self.mj_model.opt.timestep) * self.frame_skip
         self.action_size = int(self.mj_model.nu)
         self.ctrl_low = jnp.asarray(self.mj_model.actuator_ctrlrange[:, 0], jnp.float32)
@@ -298,10 +339,12 @@ class MJXFamily(TaskFamily):
         return data
 
     def reset(self, key: Array, task: MJXTask) -> EnvState:
-        model = self.model_for(task)
         qpos, qvel = self.init_qpos_qvel(key)
-        data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
-        data = mjx.forward(model, data)
+        if self.c_physics is not None:
+            data = self.c_physics.reset(qpos, qvel, task.dynamics)
+        else:
+            data = mjx.make_data(self.model).replace(qpos=qpos, qvel=qvel)
+            data = mjx.forward(self.model_for(task), data)
         zero = jnp.zeros(())
         return EnvState(obs=self.observe(data, task), reward=zero, done=zero,
                         t=jnp.zeros((), jnp.int32), physics=data)
@@ -309,7 +352,10 @@ class MJXFamily(TaskFamily):
     def step(self, state: EnvState, action: Array, task: MJXTask) -> EnvState:
         self.check_action(action)
         ctrl = jnp.clip(action, self.ctrl_low, self.ctrl_high)
-        data = self.physics_step(self.model_for(task), state.physics, ctrl)
+        if self.c_physics is not None:
+            data = self.c_physics.step(state.physics, ctrl, task.dynamics)
+        else:
+            data = self.physics_step(self.model_for(task), state.physics, ctrl)
         t = state.t + 1
         done = jnp.maximum(self.terminated(data, task), (t >= self.horizon).astype(jnp.float32))
         new = EnvState(obs=self.observe(data, task), reward=self.reward(state.physics, data,
@@ -326,7 +372,8 @@ class MJXFamily(TaskFamily):
         out = super().describe()
         opt = self.mj_model.opt
         out.update(
-            dt=self.dt, frame_skip=self.frame_skip, timestep=float(opt.timestep),
+            physics=self.physics, dt=self.dt, frame_skip=self.frame_skip,
+            timestep=float(opt.timestep),
             solver=f"{self.solver}(iterations={self.iterations}, "
                    f"ls_iterations={self.ls_iterations})",
             model=os.path.basename(self.xml),

@@ -48,7 +48,7 @@ ENTRIES = {
     "pretrained": ("pretrained", *NAV, {}, 4, 2, False),
     "random_init": ("random_init", *NAV, {}, 4, 2, False),
     "oracle": ("oracle", *NAV, {}, 4, 2, True),
-    "maml_halfcheetah_vel": ("maml", "halfcheetah_vel", {"horizon": 5},
+    "maml_halfcheetah_vel": ("maml", "halfcheetah_vel", {"horizon": 5, "physics": "mjx"},
                              {"outer": "ppo", "meta_gradient": "first_order"}, 1, 1, False),
 }
 CHUNK = 2  # iterations per compiled call: a 4-iteration entry calls one program twice
