@@ -18,8 +18,8 @@ from jaxmeta import envs
 from jaxmeta.envs.mjx_base import MJXFamily, apply_dynamics_numpy
 from tests import mjx_reference as R
 
-STEPS = 20  # control steps simulated per test rollout
-BATCH = 2  # tasks per rollout
+STEPS = 100  # control steps simulated per test rollout
+BATCH = 3  # tasks per rollout
 
 
 @functools.cache
@@ -176,25 +176,6 @@ def c_model(fam: MJXFamily, task, b: int) -> mujoco.MjModel:
     return apply_dynamics_numpy(fam.mj_model, jax.tree.map(lambda x: np.asarray(x[b]), dyn))
 
 
-def c_rollout(fam: MJXFamily, task, b: int, qpos0, qvel0, actions) -> dict[str, np.ndarray]:
-    """Steps C MuJoCo (``mujoco.mj_step``) from the MJX initial state under ``actions``."""
-    m = c_model(fam, task, b)
-    d = mujoco.MjData(m)
-    d.qpos[:] = np.asarray(qpos0, np.float64)
-    d.qvel[:] = np.asarray(qvel0, np.float64)
-    mujoco.mj_forward(m, d)
-    lo, hi = m.actuator_ctrlrange[:, 0], m.actuator_ctrlrange[:, 1]
-    out = {"qpos": [], "qvel": [], "xpos": [], "subtree_com": [], "cfrc_ext": []}
-    for a in np.asarray(actions, np.float64):
-        d.ctrl[:] = np.clip(a, lo, hi)
-        for _ in range(fam.frame_skip):
-            mujoco.mj_step(m, d)
-        mujoco.mj_rnePostConstraint(m, d)
-        for k in out:
-            out[k].append(np.array(getattr(d, k)))
-    return {k: np.stack(v) for k, v in out.items()}
-
-
 def take(tree, *idx):
     return jax.tree.map(lambda x: np.asarray(x)[idx], tree)
 
@@ -241,3 +222,110 @@ def c_steps(name: str, tasks, b: int, s0, states, actions, n: int) -> list[R.CSt
         out.append(R.CStep(m, before, R.snapshot(d), ctrl[t],
                            m.opt.timestep * fam.frame_skip, target))
     return out
+
+
+# ------------------------------------------------------------------ the C backend
+@functools.cache
+def c_physics(name: str):
+    """``name``'s C backend (:class:`jaxmeta.envs.cmujoco.CPhysics`), one thread."""
+    return envs.make(name, physics="mujoco", threads=1).c_physics
+
+
+def c_rows(name: str, physics) -> np.ndarray:
+    """MJX states ``[..., ]`` as C MuJoCo ``mjSTATE_INTEGRATION`` rows (uint32 bits):
+    qpos, qvel, the solver's warm start and the time; the rest at the model's defaults."""
+    cp = c_physics(name)
+    m = cp.model
+    qpos, qvel = np.asarray(physics.qpos), np.asarray(physics.qvel)
+    warm, time = np.asarray(physics.qacc_warmstart), np.asarray(physics.time)
+    lead = qpos.shape[:-1]
+    d = mujoco.MjData(m)
+    rows = np.empty(lead + (cp.nstate,), np.float64)
+    for i in np.ndindex(*lead):
+        d.qpos[:], d.qvel[:], d.qacc_warmstart[:], d.time = qpos[i], qvel[i], warm[i], time[i]
+        mujoco.mj_getState(m, d, rows[i], mujoco.mjtState.mjSTATE_INTEGRATION)
+    return rows.view(np.uint32)
+
+
+def c_dynamics(tasks, lead: tuple) -> tuple:
+    """``tasks``' dynamics scales ``[B, ...]`` broadcast to ``lead + [B, ...]``."""
+    from jaxmeta.envs.cmujoco import dynamics_scales
+    return tuple(np.broadcast_to(np.asarray(x), lead + np.shape(x))
+                 for x in dynamics_scales(tasks.dynamics))
+
+
+def c_step_from_mjx(name: str, tasks, s0, states, actions):
+    """Every control step of a recorded MJX run re-simulated by the C backend from the MJX
+    state before it (so no drift accumulates), ``[T, B, ...]``; and each step's C
+    "before" state: C's own step t−1 from the MJX state before that (as
+    :func:`c_steps`), then C's step t from there (``after2``), for rewards computed
+    wholly on C data. Returns (after, before, after2) as ``CData`` of numpy arrays."""
+    fam = family(name)
+    sim_tasks = physics_tasks(name, tasks)
+    prev = jax.tree.map(lambda a, b: np.concatenate([np.asarray(a)[None], np.asarray(b)[:-1]]),
+                        s0.physics, states.physics)
+    ctrl = np.clip(np.asarray(actions), np.asarray(fam.ctrl_low), np.asarray(fam.ctrl_high))
+    lead = ctrl.shape[:-1]
+    cp = c_physics(name)
+    dyn = c_dynamics(sim_tasks, lead[:1])
+    after = cp.step_host(c_rows(name, prev), ctrl, dyn)
+    # before step t: C's step t-1 from the MJX state before it; before step 0: the reset
+    reset = cp.reset_host(np.asarray(s0.physics.qpos, np.float64)[None],
+                          np.asarray(s0.physics.qvel, np.float64)[None],
+                          c_dynamics(sim_tasks, (1,)))
+    before = jax.tree.map(lambda r, a: np.concatenate([r, a[:-1]]), reset, after)
+    after2 = cp.step_host(before.state, ctrl, dyn)
+    return after, before, after2
+
+
+def contact_free(name: str) -> bool:
+    """Whether no two geoms of ``name``'s model can touch (contype/conaffinity, no pairs)."""
+    m = family(name).mj_model
+    if m.npair:
+        return False
+    t, a = m.geom_contype, m.geom_conaffinity
+    return not np.any((t[:, None] & a[None, :]) | (a[:, None] & t[None, :]))
+
+
+@functools.cache
+def c_hooks_fn(name: str):
+    """jit of ``name``'s observe and reward on C-backend data ``[T, B]``."""
+    fam = family(name)
+
+    def one(before, after, after2, ctrl, task):
+        return fam.observe(after, task), fam.reward(before, after2, ctrl, task)
+
+    return jax.jit(jax.vmap(jax.vmap(one), in_axes=(0, 0, 0, 0, None)))
+
+
+def c_obs_reward(name: str, tasks, actions, before, after, after2):
+    """``name``'s observation of each C step from the MJX state (``after``) and its reward
+    computed wholly on C data (``before`` → ``after2``), ``[T, B, ...]``."""
+    fam = family(name)
+    ctrl = np.clip(np.asarray(actions), np.asarray(fam.ctrl_low), np.asarray(fam.ctrl_high))
+    return jax.device_get(c_hooks_fn(name)(before, after, after2, ctrl, tasks))
+
+
+def mj_step_reference(name: str, tasks, s0, states, actions, t: int, b: int) -> dict:
+    """Control step ``t`` of episode ``b`` by plain ``mj_step`` calls from the MJX state before
+    it (the C backend's model and dynamics), as float32 fields."""
+    cp = c_physics(name)
+    sim = physics_tasks(name, tasks)
+    m = copy.deepcopy(cp.model)
+    if sim.dynamics is not None:
+        dyn = jax.tree.map(lambda x: np.asarray(x[b]), sim.dynamics)
+        m = apply_dynamics_numpy(m, dyn)
+        sub = m.body_mass.copy()
+        for body in range(m.nbody - 1, 0, -1):
+            sub[m.body_parentid[body]] += sub[body]
+        m.body_subtreemass[:] = sub
+    prev = take(s0.physics, b) if t == 0 else take(states.physics, t - 1, b)
+    row = c_rows(name, prev).view(np.float64)
+    d = mujoco.MjData(m)
+    mujoco.mj_setState(m, d, row, mujoco.mjtState.mjSTATE_INTEGRATION)
+    d.ctrl[:] = np.clip(np.asarray(actions[t, b], np.float64), m.actuator_ctrlrange[:, 0],
+                        m.actuator_ctrlrange[:, 1])
+    for _ in range(cp.frame_skip):
+        mujoco.mj_step(m, d)
+    return {k: np.asarray(getattr(d, k), np.float32)
+            for k in ("qpos", "qvel", "xpos", "subtree_com", "cfrc_ext")}

@@ -24,7 +24,7 @@ def _run_with_targets(name, targets):
 
 def test_ant_ring_success_pays_ten_and_ends_the_episode():
     # target on the ant's start (reached at once) vs far away (never reached)
-    states = _run_with_targets("ant_ring", [[0.0, 0.0], [6.0, 0.0]])
+    states = _run_with_targets("ant_ring", [[0.0, 0.0], [6.0, 0.0], [6.0, 0.0]])
     assert states.reward[0, 0] == np.float32(10.0 - 0.005) and states.done[0, 0] == 1.0
     assert np.all(states.reward[1:, 0] == 0.0)  # absorbing after success
     assert np.allclose(states.reward[:, 1], -0.005) and np.all(states.done[:-1, 1] == 0.0)
@@ -32,6 +32,6 @@ def test_ant_ring_success_pays_ten_and_ends_the_episode():
 
 def test_reacher_sparse_pays_one_inside_the_radius():
     # the fingertip starts at (1.7, 0); a zero velocity command keeps it there
-    states = _run_with_targets("reacher_sparse", [[1.7, 0.0], [1.7, 0.06]])
+    states = _run_with_targets("reacher_sparse", [[1.7, 0.0], [1.7, 0.06], [1.7, 0.06]])
     assert np.all(states.reward[:, 0] == 1.0)
     assert np.all(states.reward[:, 1] == 0.0)

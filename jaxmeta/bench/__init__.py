@@ -69,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-dir", default="runs/bench_protocol",
                    help="protocol: where the training run goes (one folder per algorithm)")
     p.add_argument("--resume", action="store_true", help="protocol: resume that run")
+    p.add_argument("--physics", default=None,
+                   help="comma-separated simulators of the MuJoCo families, each run side by "
+                        "side: auto, mjx, mujoco (default: the preset's)")
     args = p.parse_args(argv)
     preset = "quick" if args.quick else args.preset
     if preset not in PRESETS:
@@ -84,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if bad:
             raise ValueError(f"unknown algo(s) {bad}; choose from {algorithms.names()}")
         changes.update(algos=algos, compile_algos=algos)
+    if args.physics is not None:
+        changes["physics"] = tuple(x for x in args.physics.split(",") if x)
     suite = dataclasses.replace(suite, **changes, sizes={**suite.sizes, **_set(args.set)})
     for algo in set(suite.algos) | set(suite.compile_algos):
         config_for(algo, suite.sizes)  # refuse bad sizes before anything compiles

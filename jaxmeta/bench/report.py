@@ -45,6 +45,12 @@ def _k(x: float) -> str:
     return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} K" if x >= 1e3 else f"{x:.0f}"
 
 
+def _phys(row: dict) -> str:
+    """The simulator of a row (rows from before the C backend were all MJX or pure JAX)."""
+    return row.get("physics", "mjx" if row.get("family", "navigation2d") != "navigation2d"
+                   else "jax")
+
+
 def markdown(result: dict, label: str) -> str:
     """The result as a RESULTS.md section (one table per kind)."""
     m = result["meta"]
@@ -65,12 +71,12 @@ def markdown(result: dict, label: str) -> str:
              f"- **Suite:** {'; '.join(where)}. Median of {m['suite']['repeats']} timed calls "
              "after a warm-up; compile excluded and reported.", ""]
     if by["raw_sim"]:
-        lines += ["| raw simulator | batch | steps per call | env steps/s | compile |",
-                  "|---|---:|---:|---:|---:|"]
-        lines += [f"| {r['family']} | {r['batch']} | {r['steps']} | {_k(r['env_steps_per_s'])} | "
-                  f"{r['compile_s']:.0f} s |" if "error" not in r else
-                  f"| {r['family']} | {r['batch']} | {r['steps']} | {r['error'][:60]} | |"
-                  for r in by["raw_sim"]]
+        lines += ["| raw simulator | physics | batch | steps per call | env steps/s | compile |",
+                  "|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['family']} | {_phys(r)} | {r['batch']} | {r['steps']} | "
+                  f"{_k(r['env_steps_per_s'])} | {r['compile_s']:.0f} s |" if "error" not in r
+                  else f"| {r['family']} | {_phys(r)} | {r['batch']} | {r['steps']} | "
+                  f"{r['error'][:60]} | |" for r in by["raw_sim"]]
         lines.append("")
     if by["meta_train"]:
         lines += ["| meta-training | parallel envs | env steps/s | raw sim at same B | ratio | "
@@ -80,7 +86,7 @@ def markdown(result: dict, label: str) -> str:
             t = r["time_split"]
             meta = t["meta_update_s"]
             meta = f"{meta:.2f} s" if meta > 0.02 * r["median_s"] else "≈ 0"
-            lines.append(f"| {r['algo']} on {r['family']} | {r['parallel_envs']} | "
+            lines.append(f"| {r['algo']} on {r['family']} ({_phys(r)}) | {r['parallel_envs']} | "
                          f"{_k(r['env_steps_per_s'])} | {_k(r['raw_sim_env_steps_per_s'])} | "
                          f"{r['ratio_to_raw_sim']:.2f} | {r['median_s']:.2f} s = "
                          f"{r['sampling_s']:.2f} s ({t['physics_s']:.2f} s) + {meta} |")
@@ -101,7 +107,8 @@ def markdown(result: dict, label: str) -> str:
                              _k(r["env_steps_per_s"]), f"{r['parallel_efficiency']:.2f}",
                              f"{r['peak_rss_mb']:.0f} MB"]),
         "compile": (["compile one update", "family", "compile", "XLA temp", "peak RSS"],
-                    "--:::", lambda r: [r["algo"], r["family"], f"{r['compile_s']:.1f} s",
+                    "--:::", lambda r: [r["algo"], f"{r['family']} ({_phys(r)})",
+                                        f"{r['compile_s']:.1f} s",
                                         temp(r), f"{r['peak_rss_mb']:.0f} MB"]),
         "remat": (["XLA temp memory of one update", "inner steps K", "remat", "XLA temp"],
                   "-:-:", lambda r: [f"{r['algo']} ({r['meta_gradient']}) on {r['family']}",

@@ -27,6 +27,7 @@ from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.bench import kinds as K
 from jaxmeta.bench.report import KINDS, metadata
+from jaxmeta.envs.mjx_base import resolve_physics
 
 SUITE_KINDS = ("raw_sim", "meta_train", "brax_ppo", "sweep", "compile")
 
@@ -59,6 +60,8 @@ class Suite:
     remat_steps: tuple[int, ...] = (1, 3, 5)  # remat: K
     chunk: int = 10  # protocol: iterations per compiled call
     mesh: str = ""  # protocol
+    # simulators of the MuJoCo families (each runs every chosen kind; rows say which)
+    physics: tuple[str, ...] = ("auto",)
 
 
 def config_for(algo: str, sizes: dict) -> Any:
@@ -104,6 +107,18 @@ PRESETS: dict[str, Suite] = {
         family="navigation2d", horizon=100, algos=(), sizes={}, kinds=("raw_sim",),
         raw_batches=(1, 64, 1024), raw_steps=(200, 50, 10),
         raw_families=tuple(n for n in envs.names() if n != "navigation2d")),
+    # C MuJoCo against MJX, side by side: every MuJoCo family's raw simulator at B = 1, 64
+    # and 1024, meta-training (MAML, oracle) on the half-cheetah at B = 320, and the compile
+    # time of one meta-training program (~25 min on a 2-core CPU)
+    "backends": Suite(
+        family="halfcheetah_vel", horizon=200, algos=("maml", "oracle"),
+        sizes=dict(meta_batch_size=16, inner_episodes=20, outer_episodes=20),
+        kinds=("raw_sim", "meta_train", "compile"), raw_batches=(1, 64, 1024),
+        raw_steps=(200, 50, 10), raw_families=tuple(n for n in envs.names()
+                                                    if envs.has_mujoco_model(n)
+                                                    and n != "halfcheetah_vel"),
+        compile_family="halfcheetah_vel", compile_algos=("maml",), iterations=1,
+        physics=("mujoco", "mjx")),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),
@@ -113,15 +128,32 @@ PRESETS: dict[str, Suite] = {
 
 def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable = print,
               run_dir: str | Path = "runs/bench_protocol", resume: bool = False) -> dict:
-    """Runs the chosen kinds of ``suite``; returns ``{"meta": ..., "rows": [...]}``."""
+    """Runs the chosen kinds of ``suite``; returns ``{"meta": ..., "rows": [...]}``.
+
+    With several ``suite.physics``, the kinds run once per simulator, side by side in one
+    process (each row's ``physics`` says which)."""
     kinds = suite.kinds if kinds is None else kinds
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         raise ValueError(f"unknown benchmark kind(s) {unknown}; choose from {list(KINDS)}")
-    env_kwargs = {"horizon": suite.horizon}
+    for p in suite.physics:
+        resolve_physics(p)  # refuse an unknown name before anything runs
+    if len(suite.physics) > 1:
+        rows = [row for p in suite.physics for row in run_suite(
+            dataclasses.replace(suite, physics=(p,)), kinds, log, run_dir, resume)["rows"]]
+        return {"meta": metadata(dataclasses.asdict(suite)), "rows": rows}
+    physics = suite.physics[0]
+
+    def sim(name: str, **kw) -> dict:  # constructor arguments of a family on ``physics``
+        return {**kw, "physics": physics} if envs.has_mujoco_model(name) else kw
+
+    env_kwargs = sim(suite.family, horizon=suite.horizon)
     rows: list[dict] = []
 
     def add(row):
+        fam = row.get("family")
+        row.setdefault("physics", resolve_physics(physics)
+                       if fam and envs.has_mujoco_model(fam) else "jax")
         rows.append(row)
         log(f"{row}")
 
@@ -141,7 +173,8 @@ def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable 
         for name in suite.raw_families:
             for b, steps in zip(suite.raw_batches, suite.raw_steps, strict=True):
                 try:
-                    add(K.bench_raw_sim(name, b, steps, suite.repeats))
+                    add(K.bench_raw_sim(name, b, steps, suite.repeats,
+                                        family=envs.make(name, **sim(name))))
                 except Exception as e:  # out of memory at a large batch: record, move on
                     add({"kind": "raw_sim", "family": name, "batch": b, "steps": steps,
                          "error": f"{type(e).__name__}: {e}"[:200]})
@@ -154,19 +187,20 @@ def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable 
         from jaxmeta.bench.brax_ppo import bench_brax_ppo  # brax and its shim: only here
 
         add(bench_brax_ppo(suite.ppo_family or suite.family, config_for("oracle", suite.sizes),
-                           suite.ppo_updates, suite.repeats, env_kwargs))
+                           suite.ppo_updates, suite.repeats,
+                           sim(suite.ppo_family or suite.family, horizon=suite.horizon)))
     if "sweep" in kinds:
         cfg = config_lib.replace(config_for(suite.sweep_algo, suite.sizes),
                                  meta_batch_size=suite.sweep_seed_tasks)
         for row in K.bench_sweep(suite.sweep_algo, suite.sweep_family, cfg,
                                  list(suite.sweep_seeds), list(suite.sweep_tasks),
                                  suite.iterations, suite.repeats,
-                                 {"horizon": suite.sweep_horizon}):
+                                 sim(suite.sweep_family, horizon=suite.sweep_horizon)):
             add(row)
     if "compile" in kinds:
         for algo in suite.compile_algos:
             add(K.bench_compile(algo, suite.compile_family, config_for(algo, suite.sizes),
-                                {"horizon": suite.horizon}))
+                                sim(suite.compile_family, horizon=suite.horizon)))
     if "remat" in kinds:
         for algo in suite.algos:
             for row in K.bench_remat(algo, suite.family, config_for(algo, suite.sizes),

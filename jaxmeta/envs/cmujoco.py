@@ -84,6 +84,14 @@ def default_threads() -> int:
     return int(env) if env else (os.cpu_count() or 1)
 
 
+def dynamics_scales(dynamics) -> tuple:
+    """A task's :class:`~jaxmeta.envs.mjx_base.Dynamics` as the tuple the host functions
+    take (empty for ``None``)."""
+    if dynamics is None:
+        return ()
+    return tuple(getattr(dynamics, f) for f in _DYNAMICS)
+
+
 def _not_differentiable(*_):
     raise ValueError(
         "physics='mujoco' steps MuJoCo's C engine through jax.pure_callback, which has no "
@@ -121,22 +129,17 @@ class CPhysics:
             subtree_com=jax.ShapeDtypeStruct((nb, 3), jnp.float32),
             cfrc_ext=jax.ShapeDtypeStruct((nb, 6), jnp.float32),
         )
-        self._reset = self._callback(self._reset_host)
-        self._step = self._callback(self._step_host)
+        self._reset = self._callback(self.reset_host)
+        self._step = self._callback(self.step_host)
 
     # ------------------------------------------------------------------- JAX side
     def reset(self, qpos: Array, qvel: Array, dynamics) -> CData:
         """The state at ``qpos``, ``qvel`` (model defaults otherwise), after ``mj_forward``."""
-        return self._reset(qpos, qvel, self._dyn(dynamics))
+        return self._reset(qpos, qvel, dynamics_scales(dynamics))
 
     def step(self, data: CData, ctrl: Array, dynamics) -> CData:
         """``frame_skip`` ``mj_step`` calls under constant ``ctrl`` from ``data.state``."""
-        return self._step(data.state, ctrl, self._dyn(dynamics))
-
-    def _dyn(self, dynamics) -> tuple:
-        if dynamics is None:
-            return ()
-        return tuple(getattr(dynamics, f) for f in _DYNAMICS)
+        return self._step(data.state, ctrl, dynamics_scales(dynamics))
 
     def _callback(self, host):
         shapes = self.out_shapes
@@ -167,6 +170,14 @@ class CPhysics:
             if name == "actuator_gear":  # one scale per actuator, on all 6 gear entries
                 s = s[..., None]
             b.expand(name)[:] = getattr(self.model, name) * s
+        # subtree masses follow the scaled masses (C's subtree_com divides by them; MJX sums
+        # body_mass afresh): no other constant derived from the masses is refreshed, as in
+        # MJX's model_for and rand_param_envs
+        mass = b.expanded("body_mass")
+        sub = mass.copy()
+        for body in range(self.model.nbody - 1, 0, -1):
+            sub[:, self.model.body_parentid[body]] += sub[:, body]
+        b.expand("body_subtreemass")[:] = sub
 
     def _outputs(self, b: mjbatch.Batch, lead: tuple) -> CData:
         def f32(name, shape):
@@ -180,7 +191,9 @@ class CPhysics:
             cfrc_ext=f32("cfrc_ext", (m.nbody, 6)),
         )
 
-    def _reset_host(self, qpos, qvel, dyn):
+    def reset_host(self, qpos, qvel, dyn: tuple) -> CData:
+        """What :meth:`reset`'s callback runs, on numpy arrays ``[*batch, ...]``; ``dyn`` is
+        the tuple of dynamics scales (empty for none)."""
         lead = np.shape(qpos)[:-1]
         n = math.prod(lead)
         with self._lock:
@@ -193,7 +206,9 @@ class CPhysics:
             b.forward()
             return self._outputs(b, lead)
 
-    def _step_host(self, state, ctrl, dyn):
+    def step_host(self, state, ctrl, dyn: tuple) -> CData:
+        """What :meth:`step`'s callback runs, on numpy arrays ``[*batch, ...]`` (state rows as
+        uint32 bits, ``ctrl``, the dynamics scales); also the tests' entry point."""
         lead = np.shape(ctrl)[:-1]
         n = math.prod(lead)
         with self._lock:
