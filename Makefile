@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs renders tesp-small clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends renders tesp-small clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -76,6 +76,11 @@ tesp-small: $(STAMP)
 # Raw simulator throughput of every task family at batch 1, 64 and 1024 (~20 min on 2 CPU cores).
 bench-envs: $(STAMP)
 	$(BIN)/python -m jaxmeta bench --preset env_throughput --record benchmarks/RESULTS.md
+
+# C MuJoCo against MJX side by side: every MuJoCo family's raw simulator at B = 1/64/1024,
+# MAML and the oracle meta-training on the half-cheetah, compile time (~30 min on 2 cores).
+bench-backends: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset backends --record benchmarks/RESULTS.md
 
 # One PNG per task family into docs/envs/ (headless OpenGL: the script defaults MUJOCO_GL=egl).
 renders: $(STAMP)

@@ -3,6 +3,7 @@
 Only structure and bookkeeping are asserted here; speed belongs in ``benchmarks/``.
 """
 
+import dataclasses
 import json
 import resource
 import time
@@ -11,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmeta import algorithms, cli
+from jaxmeta import algorithms, cli, envs
 from jaxmeta import bench as bench_pkg
 from jaxmeta.bench import kinds, report, suites
 from jaxmeta.bench.brax_ppo import device_put_replicated_shim
@@ -204,6 +205,28 @@ def test_protocol_runs_through_the_trainer_and_is_evaluable(tmp_path):
     assert "XLA temp memory" in report.markdown({"meta": report.metadata({**vars(suite),
                                                                           "repeats": 1}),
                                                  "rows": rows}, "remat")
+
+
+def test_both_simulators_side_by_side():
+    """One suite, two simulators: a row each (same sizes), labelled, in one table; the
+    pure-JAX family is labelled as such. Both simulate the same physics: the returns of the
+    same random actions agree closely (the reacher is contact-free)."""
+    suite = suites.Suite(family="reacher2_target", horizon=5, algos=(), sizes={},
+                         kinds=("raw_sim",), raw_batches=(2,), raw_steps=(5,),
+                         raw_families=("navigation2d",), repeats=1, physics=("mujoco", "mjx"))
+    rows = suites.run_suite(suite, log=lambda _: None)["rows"]
+    assert [(r["family"], r["physics"]) for r in rows] == [
+        ("reacher2_target", "mujoco"), ("navigation2d", "jax"),
+        ("reacher2_target", "mjx"), ("navigation2d", "jax")]
+    table = report.markdown({"meta": report.metadata({**vars(suite), "repeats": 1}),
+                             "rows": rows}, "backends")
+    assert "| reacher2_target | mujoco | 2 |" in table and "| reacher2_target | mjx | 2 |" in table
+    with pytest.raises(ValueError, match="physics='bullet' is unknown"):
+        suites.run_suite(dataclasses.replace(suite, physics=("mjx", "bullet")))
+    fams = [envs.make("reacher2_target", physics=p, horizon=5) for p in ("mujoco", "mjx")]
+    returns = [float(jax.jit(kinds.raw_sim_program(f, 2, 5))(jax.random.PRNGKey(3)))
+               for f in fams]
+    assert returns[0] == pytest.approx(returns[1], rel=1e-5, abs=1e-5)
 
 
 def test_bad_input_is_refused_before_compiling():
