@@ -21,6 +21,7 @@ an ffmpeg binary); without it the command writes the GIF and says so.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import jax
@@ -182,10 +183,12 @@ def write_mp4(frames: np.ndarray, path: Path, fps: float) -> Path | None:
     frames = frames[:, :frames.shape[1] // 2 * 2, :frames.shape[2] // 2 * 2]  # yuv420p: even
     writer = imageio_ffmpeg.write_frames(str(path), (frames.shape[2], frames.shape[1]), fps=fps,
                                          macro_block_size=2, ffmpeg_log_level="error")
-    writer.send(None)
-    for f in frames:
-        writer.send(np.ascontiguousarray(f))
-    writer.close()
+    with warnings.catch_warnings():  # JAX warns on any fork; ffmpeg is exec'd at once
+        warnings.filterwarnings("ignore", "os.fork", RuntimeWarning)
+        writer.send(None)
+        for f in frames:
+            writer.send(np.ascontiguousarray(f))
+        writer.close()
     return path
 
 
