@@ -14,6 +14,14 @@ their registry), :mod:`~jaxmeta.meta` (the pieces methods are wired from),
 :mod:`~jaxmeta.evaluation`, :mod:`~jaxmeta.bench`.
 """
 
+import os as _os
+import sys as _sys
+
+# MuJoCo picks its OpenGL backend when first imported: headless EGL on Linux without a
+# display, for `jaxmeta video` (a MUJOCO_GL the user set wins; osmesa is the fallback).
+if _sys.platform.startswith("linux") and not _os.environ.get("DISPLAY"):
+    _os.environ.setdefault("MUJOCO_GL", "egl")
+
 # first: imports mujoco.mjx without its "Failed to import warp" lines (see jaxmeta.quiet)
 import jaxmeta.quiet  # noqa: F401  isort: skip
 from jaxmeta import algorithms, envs

@@ -1,4 +1,4 @@
-"""Command line: ``python -m jaxmeta train|eval|plot|envs|algos|bench``.
+"""Command line: ``python -m jaxmeta train|eval|video|plot|envs|algos|bench``.
 
 Every field of the algorithm's config is a flag named after its flat name
 (:mod:`jaxmeta.config`): ``--inner-lr 0.1``, ``--hidden-sizes 64,64``, ``--ppo-clip 0.15``,
@@ -195,6 +195,14 @@ def cmd_eval(argv: list[str]) -> int:
     return 0
 
 
+def cmd_video(argv: list[str]) -> int:
+    """``video``: one task's episodes before and after each adaptation step, side by side,
+    as an MP4 and/or a GIF (:mod:`jaxmeta.video`)."""
+    from jaxmeta.video import main as video_main
+
+    return video_main(argv)
+
+
 def cmd_plot(argv: list[str]) -> int:
     """``plot``: write the learning curves of a run (mean ± std over seeds) as a PNG."""
     from jaxmeta.plot import plot_run
@@ -243,8 +251,8 @@ def cmd_algos(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "eval": cmd_eval, "plot": cmd_plot, "envs": cmd_envs,
-            "algos": cmd_algos, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "eval": cmd_eval, "video": cmd_video, "plot": cmd_plot,
+            "envs": cmd_envs, "algos": cmd_algos, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
