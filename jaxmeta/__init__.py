@@ -14,12 +14,15 @@ their registry), :mod:`~jaxmeta.meta` (the pieces methods are wired from),
 :mod:`~jaxmeta.evaluation`, :mod:`~jaxmeta.bench`.
 """
 
+import ctypes.util as _ctypes_util
 import os as _os
 import sys as _sys
 
 # MuJoCo picks its OpenGL backend when first imported: headless EGL on Linux without a
 # display, for `jaxmeta video` (a MUJOCO_GL the user set wins; osmesa is the fallback).
-if _sys.platform.startswith("linux") and not _os.environ.get("DISPLAY"):
+# Only where libEGL exists: with MUJOCO_GL=egl and no libEGL, `import mujoco` itself fails.
+if (_sys.platform.startswith("linux") and not _os.environ.get("DISPLAY")
+        and _ctypes_util.find_library("EGL")):
     _os.environ.setdefault("MUJOCO_GL", "egl")
 
 # first: imports mujoco.mjx without its "Failed to import warp" lines (see jaxmeta.quiet)
