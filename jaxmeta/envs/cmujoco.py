@@ -191,31 +191,36 @@ class CPhysics:
             cfrc_ext=f32("cfrc_ext", (m.nbody, 6)),
         )
 
-    def reset_host(self, qpos, qvel, dyn: tuple) -> CData:
-        """What :meth:`reset`'s callback runs, on numpy arrays ``[*batch, ...]``; ``dyn`` is
-        the tuple of dynamics scales (empty for none)."""
-        lead = np.shape(qpos)[:-1]
+    def _run(self, lead: tuple, dyn: tuple, simulate) -> CData:
+        """``simulate(batch, n)`` on the batch of ``n = prod(lead)`` simulations with the
+        dynamics ``dyn`` in place; the outputs shaped ``lead + ...``."""
         n = math.prod(lead)
         with self._lock:
             b = self._batch(n)
             if dyn:
                 self._set_dynamics(b, dyn, n)
+            simulate(b, n)
+            return self._outputs(b, lead)
+
+    def reset_host(self, qpos, qvel, dyn: tuple) -> CData:
+        """What :meth:`reset`'s callback runs, on numpy arrays ``[*batch, ...]``; ``dyn`` is
+        the tuple of dynamics scales (empty for none)."""
+
+        def simulate(b, n):
             b.reset(stage=mujoco.mjtStage.mjSTAGE_NONE.value)
             b.bind("qpos")[:] = np.asarray(qpos, np.float64).reshape(n, -1)
             b.bind("qvel")[:] = np.asarray(qvel, np.float64).reshape(n, -1)
             b.forward()
-            return self._outputs(b, lead)
+
+        return self._run(np.shape(qpos)[:-1], dyn, simulate)
 
     def step_host(self, state, ctrl, dyn: tuple) -> CData:
         """What :meth:`step`'s callback runs, on numpy arrays ``[*batch, ...]`` (state rows as
         uint32 bits, ``ctrl``, the dynamics scales); also the tests' entry point."""
-        lead = np.shape(ctrl)[:-1]
-        n = math.prod(lead)
-        with self._lock:
-            b = self._batch(n)
-            if dyn:
-                self._set_dynamics(b, dyn, n)
+
+        def simulate(b, n):
             b.state[:] = np.ascontiguousarray(state).reshape(n, -1).view(np.float64)
             b.bind("ctrl")[:] = np.asarray(ctrl, np.float64).reshape(n, -1)
             b.step(nstep=self.frame_skip)
-            return self._outputs(b, lead)
+
+        return self._run(np.shape(ctrl)[:-1], dyn, simulate)
