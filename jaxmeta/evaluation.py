@@ -49,6 +49,14 @@ def check_request(split: str, num_tasks: int, adapt_steps: int) -> None:
     check_adapt_steps(adapt_steps)
 
 
+def tasks_and_keys(family, key: jax.Array, split: str, num_tasks: int):
+    """The ``num_tasks`` tasks of ``split`` an evaluation with ``key`` adapts to, and each
+    one's adaptation key (``jaxmeta video`` renders task ``k`` of the same draw)."""
+    k_tasks, k_adapt = jax.random.split(key)
+    return (family.sample_tasks(k_tasks, num_tasks, split),
+            jax.random.split(k_adapt, num_tasks))
+
+
 def member_returns(learner: MetaLearner, states: Any, key: jax.Array, split: str,
                    num_tasks: int, adapt_steps: int, distance: bool = False):
     """Mean return over ``num_tasks`` tasks of ``split`` before adaptation and after each
@@ -56,9 +64,7 @@ def member_returns(learner: MetaLearner, states: Any, key: jax.Array, split: str
     With ``distance``: ``(returns, distance_returns)``, the second from the same episodes
     without the action cost (TESP's R; equal to the first where the family has none)."""
     check_request(split, num_tasks, adapt_steps)
-    k_tasks, k_adapt = jax.random.split(key)
-    tasks = learner.family.sample_tasks(k_tasks, num_tasks, split)
-    keys = jax.random.split(k_adapt, num_tasks)
+    tasks, keys = tasks_and_keys(learner.family, key, split, num_tasks)
     returns = adaptation_returns(learner, adapt_steps)(states, tasks, keys)
     both = np.asarray(distributed.to_host(returns)).mean(1)  # gathered across hosts
     return (both[:, 0], both[:, 1]) if distance else both[:, 0]

@@ -29,10 +29,10 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
-from jaxmeta import envs, runs
+from jaxmeta import envs, runs, sweep
 from jaxmeta.config import check_positive
-from jaxmeta.envs.base import check_split
-from jaxmeta.protocol import check_adapt_steps
+from jaxmeta.evaluation import check_request as check_eval_request
+from jaxmeta.evaluation import load_run, tasks_and_keys
 
 TOP_DOWN = ("reacher2.xml", "reacher4.xml")  # planar arms: seen from above, the arena fixed
 DISTANCE = {"half_cheetah.xml": 3.5, "ant.xml": 4.5, "humanoid.xml": 4.5, "hopper.xml": 3.5,
@@ -63,13 +63,10 @@ def check_request(split: str, task: int, num_tasks: int, adapt_steps: int | None
                   width: int, height: int, fps: float | None = None) -> None:
     """Refuses a split, task index, step count or size that cannot be rendered
     (``ValueError`` naming the field), before anything is loaded."""
-    check_split(split)
-    check_positive("num_tasks", num_tasks)
+    check_eval_request(split, num_tasks, 0 if adapt_steps is None else adapt_steps)
     if not isinstance(task, int) or not 0 <= task < num_tasks:
         raise ValueError(f"task index {task!r} is out of range: the split has tasks 0.."
                          f"{num_tasks - 1} (--num-tasks {num_tasks})")
-    if adapt_steps is not None:
-        check_adapt_steps(adapt_steps)
     check_positive("width", width)
     check_positive("height", height)
     if fps is not None and not (isinstance(fps, int | float) and 0 < fps < float("inf")):
@@ -212,20 +209,18 @@ def make_video(run_dir, split: str = "test", task: int = 0, adapt_steps: int | N
     if not envs.has_mujoco_model(desc["env"]):
         raise ValueError(f"video needs a MuJoCo family; {run_dir} trains {desc['env']!r}")
     t = desc["train"]
-    members = t.get("seeds", 1) * max(1, int(np.prod([len(v) for _, v in t.get("sweep", ())])))
+    members = t.get("seeds", 1) * len(sweep.points(t.get("sweep") or ()))
     if not isinstance(seed, int) or not 0 <= seed < members:
         raise ValueError(f"--seed {seed!r} is out of range: the run has members 0..{members - 1}")
     k_steps = t.get("eval_adapt_steps", 3) if adapt_steps is None else adapt_steps
-    from jaxmeta.evaluation import load_run
 
     learner, states, desc, it = load_run(run_dir, step)
     fam = learner.family
     renderer = open_renderer(fam.mj_model, width, height)
     try:
         state = jax.tree.map(lambda x: x[seed], states)
-        k_tasks, k_adapt = jax.random.split(jax.random.PRNGKey(task_seed))  # as evaluation's
-        the_task = jax.tree.map(lambda x: x[task], fam.sample_tasks(k_tasks, num_tasks, split))
-        key = jax.random.split(k_adapt, num_tasks)[task]
+        tasks, keys = tasks_and_keys(fam, jax.random.PRNGKey(task_seed), split, num_tasks)
+        the_task, key = jax.tree.map(lambda x: x[task], tasks), keys[task]
         adapt = jax.jit(learner.adapt, static_argnums=3)
         params = [adapt(state, the_task, key, k).params for k in range(k_steps + 1)]
         qpos, reward, done = episode_qpos(learner, params, the_task,
