@@ -59,10 +59,13 @@ def define(names: list[str]) -> dict:
         fam = H.family(name)
         tol = CONTACT_FREE if H.contact_free(name) else WITH_CONTACTS
         tracked = 0
-        runs = (H.standard_run(name)[:1] + H.standard_run(name)[2:], H.full_scale_run(name))
-        for tasks, actions, s0, states, (mjx_reward, mjx_obs, _) in runs:
-            # name's own reward and observation on its physics group's MJX states
-            after, before, after2 = H.c_step_from_mjx(name, tasks, s0, states, actions)
+        tasks, _, actions, s0, states, hooks = H.standard_run(name)
+        runs = ((tasks, actions, s0, states, hooks), H.full_scale_run(name))
+        c_runs = [H.c_step_from_mjx(name, tk, first, traj, acts)
+                  for tk, acts, first, traj, _ in runs]
+        for (tasks, actions, _, states, hooks), (after, before, after2) in zip(
+                runs, c_runs, strict=True):
+            mjx_reward, mjx_obs = hooks[:2]  # name's own, on its physics group's MJX states
             obs, reward = H.c_obs_reward(name, tasks, actions, before, after, after2)
             mjx = states.physics
             for b in range(H.BATCH):
@@ -90,7 +93,7 @@ def define(names: list[str]) -> dict:
         assert tracked >= MIN_TRACKED, f"{name}: only {tracked} control steps compared"
         # the C backend is C MuJoCo: equal to mj_step from the same state, bit for bit
         tasks, actions, s0, states, _ = runs[0]
-        after = H.c_step_from_mjx(name, tasks, s0, states, actions)[0]
+        after = c_runs[0][0]
         for t, b in ((0, 0), (1, 1), (H.STEPS // 2, 2)):
             if t < _valid_steps(states, b):
                 ref = H.mj_step_reference(name, tasks, s0, states, actions, t, b)
