@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends renders tesp-small clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends renders tesp-small maml-small clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -65,13 +65,20 @@ bench-protocol: $(STAMP)
 	$(BIN)/python -m jaxmeta bench --preset maml_protocol --record benchmarks/RESULTS.md
 
 # TESP's experiments at the small scale on a CPU (Fig. 4 for the four families, Fig. 5 on
-# reacher2_target), then figures and tables. On 2 cores reacher2 takes ~17 min per figure;
-# the wheeled robot, the ant and the 4-link reacher about an hour each.
+# reacher2_target), then figures and tables. On 2 cores with C MuJoCo: ~5 min for each of
+# the wheeled robot, the ant and the 4-link reacher, ~20 min per reacher2 figure.
 tesp-small: $(STAMP)
 	for f in reacher2_target wheeled_goal reacher4_target ant_target; do \
 	  $(BIN)/python experiments/tesp/run.py --family $$f --scale small || exit 1; done
 	$(BIN)/python experiments/tesp/run.py --family reacher2_target --scale small --ablation
 	$(BIN)/python experiments/tesp/report.py --scale small
+
+# MAML's half-cheetah experiment (Fig. 5: 0-3 gradient steps vs pretrained, random, oracle)
+# at the small scale on a CPU with C MuJoCo, then figures and table (~1 h on 2 cores).
+maml-small: $(STAMP)
+	for f in halfcheetah_vel halfcheetah_dir; do \
+	  $(BIN)/python experiments/maml/run.py --family $$f --scale small || exit 1; done
+	$(BIN)/python experiments/maml/report.py --scale small
 
 # Raw simulator throughput of every task family at batch 1, 64 and 1024 (~20 min on 2 CPU cores).
 bench-envs: $(STAMP)

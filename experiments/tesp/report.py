@@ -31,6 +31,8 @@ import numpy as np  # noqa: E402
 
 SPLIT_TITLES = {"train": "D (training tasks)", "test": "D′ (novel, same distribution)",
                 "ood": "D″ (novel, out of distribution)"}
+# results written before ``run.py`` recorded the simulator all ran on MJX
+SIMULATORS = {"mjx": "MJX", "mujoco": "C MuJoCo"}
 LABELS = {"tesp": "TESP", "maml": "MAML", "meta_sgd": "Meta-SGD", "adaptsv": "AdaptSV",
           "tesp_v1": "V1 (buffer keeps all)", "tesp_v2": "V2 (policy fast-updated)",
           "tesp_v3": "V3 (η = 0)", "tesp_v4": "V4 (α = 0)", "tesp_v5": "V5 (fixed rate)"}
@@ -97,7 +99,8 @@ def table(results: dict[str, dict], best: int | None = None) -> str:
         s = r["settings"]
         cmds = "; ".join(f"`{c}`" for c in r.get("commands") or [r["command"]])
         lines += [f"### {stem}", "",
-                  f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}; "
+                  f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}, "
+                  f"{SIMULATORS[r.get('physics', 'mjx')]}; "
                   f"{s['seeds']} seeds × {s['iterations']} meta-updates, {s['eval_tasks']} "
                   f"tasks per split, horizon {s['horizon']}. "
                   f"{describe(best, s['seeds']).capitalize()} of R, the paper's return "

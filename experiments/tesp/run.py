@@ -143,6 +143,9 @@ def main(argv=None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--iterations", type=int, default=None, help="override the scale's")
     p.add_argument("--seeds", type=int, default=None, help="override the scale's")
+    p.add_argument("--physics", default="auto",
+                   help="simulator of the MuJoCo families: auto (C MuJoCo on a CPU, MJX on an "
+                        "accelerator), mujoco or mjx")
     p.add_argument("--out", default="experiments/tesp/results")
     p.add_argument("--runs", default="runs/tesp", help="where the training runs go")
     p.add_argument("--resume", action="store_true",
@@ -162,7 +165,7 @@ def main(argv=None) -> None:
     bad = [m for m in methods if m not in pool]
     if bad:
         raise SystemExit(f"unknown methods {bad}; choose from {list(pool)}")
-    family = envs.make(args.family, horizon=s["horizon"])
+    family = envs.make(args.family, horizon=s["horizon"], physics=args.physics)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.family}{'_ablation' if args.ablation else ''}_{args.scale}"
@@ -174,6 +177,7 @@ def main(argv=None) -> None:
         "family": args.family, "scale": args.scale, "settings": {k: v for k, v in s.items()},
         "device": jax.devices()[0].device_kind, "jax": jax.__version__,
         "date": time.strftime("%Y-%m-%d"), "adapt_steps": ADAPT_STEPS,
+        "physics": family.physics,
     })
     result.setdefault("methods", {})
 

@@ -1,0 +1,173 @@
+"""MAML's half-cheetah experiment (Finn et al. 2017, §5.3 and Fig. 5) on one task family.
+
+Trains MAML and the paper's baselines through the trainer (``jaxmeta.train``: vmapped
+seeds, checkpoints, ``--resume``) and evaluates with its hook: before training and every
+``eval_every`` meta-iterations, each seed's learner takes 0–3 gradient steps (VPG, the
+inner learning rate, ``eval_episodes`` trajectories per step) on ``eval_tasks`` held-out
+tasks (``test``). Fig. 5 plots the return after each number of steps at the end of training.
+
+* ``maml``: second-order MAML, one inner step at training time, TRPO meta-update;
+* ``pretrained``: one policy trained on all tasks jointly (multi-task PPO), fine-tuned;
+* ``random_init``: no training, fine-tuned from a random initialisation;
+* ``oracle``: multi-task PPO whose policy also sees the task (goal velocity or
+  direction): an upper reference.
+
+Runs go to ``RUNS/<family>_<scale>/<method>/`` (each can be resumed, evaluated and plotted
+with ``python -m jaxmeta``); the summary to ``OUT/<family>_<scale>.json``, which
+``report.py`` turns into the figures and the table.
+
+    python experiments/maml/run.py --family halfcheetah_vel --scale small
+    python experiments/maml/run.py --family halfcheetah_dir --scale small --resume
+    python experiments/maml/run.py --family halfcheetah_vel --scale paper      # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from jaxmeta import algorithms, envs
+from jaxmeta import config as config_lib
+from jaxmeta.protocol import env_steps_per_update
+from jaxmeta.runs import read_metrics
+from jaxmeta.trainer import train
+
+FAMILIES = ("halfcheetah_vel", "halfcheetah_dir")
+METHODS = ("maml", "pretrained", "random_init", "oracle")
+ADAPT_STEPS = 3  # Fig. 5: 0, 1, 2 and 3 gradient steps
+SPLIT = "test"
+
+# ``paper``: the MAML paper's half-cheetah settings (§5.3, appendix A.2: horizon 200, 40
+# tasks × 20 trajectories, one inner step of 0.1, TRPO, [100, 100] ReLU policy, up to 500
+# meta-iterations). ``small``: what fits about an hour of a 2-core CPU with C MuJoCo.
+SCALES = {
+    "paper": dict(iterations=500, eval_every=50, eval_tasks=40, seeds=3, horizon=200,
+                  meta_batch_size=40, episodes=20),
+    "small": dict(iterations=60, eval_every=20, eval_tasks=20, seeds=2, horizon=200,
+                  meta_batch_size=10, episodes=10),
+    # a check that the pipeline runs end to end (compiling dominates; no result to read)
+    "smoke": dict(iterations=2, eval_every=1, eval_tasks=2, seeds=1, horizon=10,
+                  meta_batch_size=2, episodes=2, hidden_sizes=(8,)),
+}
+
+
+def scale_settings(scale: str) -> dict:
+    """The sizes of ``scale`` (unknown names list the choices)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
+    return dict(SCALES[scale])
+
+
+def method_config(method: str, s: dict):
+    """``method``'s config at settings ``s``: the paper's policy, inner step (VPG, lr 0.1,
+    normalised advantages, linear baseline, γ = 0.99) and trajectory counts for every
+    method; MAML meta-trains with TRPO (max KL 0.01), the baselines with multi-task PPO."""
+    n = s["episodes"]
+    return algorithms.config_with(
+        method, hidden_sizes=s.get("hidden_sizes", (100, 100)),
+        meta_batch_size=s["meta_batch_size"], inner_episodes=n, outer_episodes=n,
+        eval_episodes=n, inner_steps=1, inner_lr=0.1)
+
+
+def summary(run_dir: Path) -> dict:
+    """Per evaluation: the return after 0..ADAPT_STEPS gradient steps per seed
+    (``returns[i][seed][k]``); per training chunk, the mean training return per seed."""
+    rows = read_metrics(run_dir)
+    evals = [r for r in rows if r.get("split") == SPLIT]
+    its = sorted({r["iteration"] for r in evals})
+    returns = [[[r["pre_adapt_return"], *r["post_adapt_return"]] for r in evals
+                if r["iteration"] == i] for i in its]
+    train_rows = [r for r in rows if "split" not in r and "pre_return" in r]
+    seeds = sorted({r["seed"] for r in train_rows})
+    key = "post_return" if train_rows and "post_return" in train_rows[0] else "pre_return"
+    curve = [[float(np.mean([r[key] for r in train_rows
+                             if a <= r["iteration"] < b and r["seed"] == seed]))
+              for seed in seeds] for a, b in zip(its[:-1], its[1:], strict=True)]
+    return {"iterations": its, "returns": returns, "train_return": curve,
+            "train_return_key": key}
+
+
+def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool) -> dict:
+    """Trains ``method`` (``s["seeds"]`` vmapped seeds) through the trainer with the
+    evaluation hook; ``random_init`` trains for one iteration that changes nothing."""
+    learner = algorithms.make(method, family, method_config(method, s))
+    iterations, every = ((1, 1) if method == "random_init"
+                         else (s["iterations"], s["eval_every"]))
+    t0 = time.time()
+    train(learner, run_dir, iterations=iterations, seeds=s["seeds"], seed=seed, chunk=every,
+          checkpoint_every=every, evaluate_every=every, eval_splits=(SPLIT,),
+          eval_tasks=s["eval_tasks"], eval_adapt_steps=ADAPT_STEPS, progress=False,
+          resume=resume and (run_dir / "config.json").exists(),
+          extra={"experiment": "maml", "settings": s})
+    return {**summary(run_dir), "wall_seconds": time.time() - t0, "run_dir": str(run_dir),
+            "env_steps_per_iteration": env_steps_per_update(learner) * s["seeds"],
+            "config": config_lib.to_dict(learner.config)}
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--family", default="halfcheetah_vel", help=f"one of {FAMILIES}")
+    p.add_argument("--scale", default="small", help=f"one of {sorted(SCALES)}")
+    p.add_argument("--methods", default=None, help=f"comma-separated subset of {METHODS}")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--iterations", type=int, default=None, help="override the scale's")
+    p.add_argument("--seeds", type=int, default=None, help="override the scale's")
+    p.add_argument("--physics", default="auto",
+                   help="auto (C MuJoCo on a CPU, MJX on an accelerator), mujoco or mjx")
+    p.add_argument("--out", default="experiments/maml/results")
+    p.add_argument("--runs", default="runs/maml", help="where the training runs go")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the runs of an interrupted invocation from their checkpoints")
+    args = p.parse_args(argv)
+    if args.family not in FAMILIES:
+        raise ValueError(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
+    s = scale_settings(args.scale)
+    for k in ("iterations", "seeds"):
+        if getattr(args, k) is not None:
+            s[k] = getattr(args, k)
+    if s["iterations"] % s["eval_every"]:
+        raise ValueError(f"iterations={s['iterations']} must be a multiple of "
+                         f"eval_every={s['eval_every']}")
+    methods = args.methods.split(",") if args.methods else list(METHODS)
+    bad = [m for m in methods if m not in METHODS]
+    if bad:
+        raise ValueError(f"unknown methods {bad}; choose from {list(METHODS)}")
+    family = envs.make(args.family, horizon=s["horizon"], physics=args.physics)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = f"{args.family}_{args.scale}"
+    path = out_dir / f"{stem}.json"
+    result = json.loads(path.read_text()) if path.exists() else {}
+    command = "python experiments/maml/run.py " + " ".join(sys.argv[1:] if argv is None
+                                                           else argv)
+    result.update({"family": args.family, "scale": args.scale, "settings": s,
+                   "physics": family.physics, "device": jax.devices()[0].device_kind,
+                   "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"),
+                   "adapt_steps": ADAPT_STEPS, "split": SPLIT})
+    result.setdefault("methods", {})
+    print(f"{args.family} ({args.scale}, {family.physics}): {methods}, {s['seeds']} seeds x "
+          f"{s['iterations']} meta-iterations", flush=True)
+    for m in methods:
+        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
+        final = np.mean(rec["returns"][-1], axis=0)
+        print(f"  {m:12s} return after 0..{ADAPT_STEPS} steps "
+              + " ".join(f"{x:8.1f}" for x in final) + f"   [{rec['wall_seconds']:5.0f}s]",
+              flush=True)
+        result["methods"][m] = {**rec, "command": command}
+        result["commands"] = sorted({r["command"] for r in result["methods"].values()})
+        path.write_text(json.dumps(result, indent=1))  # after every method: nothing is lost
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileExistsError, FileNotFoundError) as e:
+        raise SystemExit(f"error: {e}") from None
