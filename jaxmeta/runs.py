@@ -295,8 +295,16 @@ def member_keys(seed: int, seeds: int, sw: sweep.Sweep) -> jax.Array:
 
 @functools.lru_cache(maxsize=32)
 def compiled_init(init):
-    """``jit(vmap(init))`` over (keys, hypers), cached per ``init``."""
-    return jax.jit(jax.vmap(init))
+    """``init`` over the members' (keys, hypers), one member after another (``lax.map``), in
+    one compiled program cached per ``init``; the states are those of ``vmap(init)``.
+
+    Not ``vmap``: it batches the orthogonal initialisers' QR decompositions, and jaxlib's CPU
+    LAPACK kernels split a batch of large matrices into tasks on XLA's intra-op thread pool
+    and wait for them from inside that pool. With as many such decompositions running at
+    once as the pool has threads (two on a 2-core CPU: a policy's and a critic's layers),
+    every thread waits for tasks that no thread is free to run, and the program hangs
+    before the first iteration. One matrix at a time runs inline."""
+    return jax.jit(lambda keys, hypers: jax.lax.map(lambda kh: init(*kh), (keys, hypers)))
 
 
 def initial_states(learner: MetaLearner, seed: int, seeds: int, sw: sweep.Sweep = ()) -> Any:

@@ -7,6 +7,8 @@ import shutil
 import struct
 from pathlib import Path
 
+import jax
+import jax.extend
 import numpy as np
 import pytest
 from tensorboardX.proto import event_pb2
@@ -135,3 +137,36 @@ def test_a_run_written_before_the_nested_configs_still_loads_and_resumes(tmp_pat
     _, rows = train(learner, run, resume=True, iterations=3, seeds=2, chunk=2, progress=False)
     assert [r["iteration"] for r in rows] == [2, 2]
     assert [r["iteration"] for r in runs.read_metrics(run)] == [0, 0, 1, 1, 2, 2]
+
+
+def _qr_operands(jaxpr) -> list:
+    """The operands of every QR-family primitive in ``jaxpr`` and its sub-jaxprs."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name in ("geqrf", "householder_product", "qr"):
+            found.append(eqn.invars[0].aval)
+        for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+            found += _qr_operands(sub)
+    return found
+
+
+def test_initial_states_decompose_one_matrix_at_a_time():
+    # A vmapped init batches the orthogonal initialisers' QR decompositions; jaxlib's CPU
+    # kernels then wait for their own tasks inside XLA's intra-op pool and, two at once on
+    # a 2-core CPU, hang (seen with the pretrained baseline's [100, 100] policy + critic).
+    learner = tiny_learner("pretrained")
+    keys = runs.member_keys(0, 3, ())
+    hypers = runs.sweep.member_hypers(learner, (), 3)
+    operands = _qr_operands(jax.make_jaxpr(runs.compiled_init(learner.init))(keys,
+                                                                            hypers).jaxpr)
+    assert operands and all(a.ndim == 2 for a in operands), operands
+    # and the states are those of each seed's own init, bit for bit
+    states = runs.compiled_init(learner.init)(keys, hypers)
+    for i in range(3):
+        one = jax.jit(learner.init)(keys[i], jax.tree.map(lambda x: x[i], hypers))
+        jax.tree.map(lambda a, b: np.testing.assert_array_equal(np.asarray(a)[i], b),
+                     jax.tree.map(_data, states), jax.tree.map(_data, one))
+
+
+def _data(x):
+    return jax.random.key_data(x) if jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key) else x

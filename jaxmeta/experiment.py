@@ -1,0 +1,61 @@
+"""What the paper experiments' runners (``experiments/<name>/run.py``) share: choosing
+methods and sizes from the command line with clear errors, and a results file that keeps
+every method's record and is rewritten after each one, so a stopped invocation loses
+nothing that finished."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import jax
+
+
+def choose(requested: str | None, pool: Sequence[str], what: str = "methods") -> list[str]:
+    """The comma-separated ``requested`` names (all of ``pool`` when ``None``); unknown
+    names are a ``ValueError`` listing the choices."""
+    names = requested.split(",") if requested else list(pool)
+    bad = [n for n in names if n not in pool]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; choose from {list(pool)}")
+    return names
+
+
+def override(settings: dict, args, fields: Sequence[str] = ("iterations", "seeds")) -> dict:
+    """``settings`` with the ``fields`` that ``args`` sets (not ``None``), checking that
+    ``iterations`` is a multiple of ``eval_every`` (evaluations and checkpoints fall on it)."""
+    s = dict(settings)
+    s.update({k: getattr(args, k) for k in fields if getattr(args, k, None) is not None})
+    if s["iterations"] % s["eval_every"]:
+        raise ValueError(f"iterations={s['iterations']} must be a multiple of "
+                         f"eval_every={s['eval_every']}")
+    return s
+
+
+class Results:
+    """``OUT/<stem>.json``: a header (what ran, where, when) and one record per method.
+
+    An existing file is extended: a method run again replaces its record, the others stay.
+    ``add`` rewrites the file at once."""
+
+    def __init__(self, out_dir: str | Path, stem: str, script: str, argv: list[str] | None,
+                 **header):
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.path = out_dir / f"{stem}.json"
+        self.data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.command = f"python {script} " + " ".join(sys.argv[1:] if argv is None else argv)
+        self.data.update(header, device=jax.devices()[0].device_kind, jax=jax.__version__,
+                         date=time.strftime("%Y-%m-%d"))
+        self.data.setdefault("methods", {})
+
+    def add(self, method: str, record: dict) -> None:
+        self.data["methods"][method] = {**record, "command": self.command}
+        self.data["commands"] = sorted({r["command"] for r in self.data["methods"].values()})
+        self.path.write_text(json.dumps(self.data, indent=1))
+
+
+__all__ = ["Results", "choose", "override"]

@@ -1,0 +1,39 @@
+"""jaxmeta.experiment: the experiment runners' shared choices and results file."""
+
+import argparse
+import json
+
+import pytest
+
+from jaxmeta.experiment import Results, choose, override
+
+
+def test_choose_lists_the_choices_for_unknown_names():
+    assert choose(None, ("a", "b")) == ["a", "b"]
+    assert choose("b", ("a", "b")) == ["b"]
+    with pytest.raises(ValueError, match=r"unknown methods \['c'\]; choose from \['a', 'b'\]"):
+        choose("a,c", ("a", "b"))
+
+
+def test_override_keeps_evaluations_on_the_iteration_grid():
+    base = {"iterations": 100, "eval_every": 25, "seeds": 3}
+    args = argparse.Namespace(iterations=50, seeds=None)
+    assert override(base, args) == {"iterations": 50, "eval_every": 25, "seeds": 3}
+    assert base["iterations"] == 100  # not modified in place
+    with pytest.raises(ValueError, match="iterations=30 must be a multiple of eval_every=25"):
+        override(base, argparse.Namespace(iterations=30, seeds=None))
+
+
+def test_results_are_written_after_each_method_and_extended_later(tmp_path):
+    r = Results(tmp_path / "out", "fam_small", "run.py", ["--scale", "small"], scale="small")
+    r.add("maml", {"x": 1})
+    first = json.loads((tmp_path / "out" / "fam_small.json").read_text())
+    assert first["methods"]["maml"] == {"x": 1, "command": "python run.py --scale small"}
+    assert first["scale"] == "small" and first["device"] and first["date"]
+    # a later invocation for another method keeps the first record; rerunning one replaces it
+    again = Results(tmp_path / "out", "fam_small", "run.py", ["--methods", "tesp"])
+    again.add("tesp", {"x": 2})
+    again.add("maml", {"x": 3})
+    data = json.loads(again.path.read_text())
+    assert {m: v["x"] for m, v in data["methods"].items()} == {"maml": 3, "tesp": 2}
+    assert data["commands"] == ["python run.py --methods tesp"]
