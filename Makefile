@@ -65,8 +65,8 @@ bench-protocol: $(STAMP)
 	$(BIN)/python -m jaxmeta bench --preset maml_protocol --record benchmarks/RESULTS.md
 
 # TESP's experiments at the small scale on a CPU (Fig. 4 for the four families, Fig. 5 on
-# reacher2_target), then figures and tables. On 2 cores with C MuJoCo: ~5 min for each of
-# the wheeled robot, the ant and the 4-link reacher, ~20 min per reacher2 figure.
+# reacher2_target), then figures and tables. On 2 cores with C MuJoCo: 5-12 min per family
+# and about as long again for the ablation (six variants; not yet timed with C MuJoCo).
 tesp-small: $(STAMP)
 	for f in reacher2_target wheeled_goal reacher4_target ant_target; do \
 	  $(BIN)/python experiments/tesp/run.py --family $$f --scale small || exit 1; done
@@ -74,7 +74,7 @@ tesp-small: $(STAMP)
 	$(BIN)/python experiments/tesp/report.py --scale small
 
 # MAML's half-cheetah experiment (Fig. 5: 0-3 gradient steps vs pretrained, random, oracle)
-# at the small scale on a CPU with C MuJoCo, then figures and table (~1 h on 2 cores).
+# at the small scale on a CPU with C MuJoCo, then figures and table (~1.5 h on 2 cores).
 maml-small: $(STAMP)
 	for f in halfcheetah_vel halfcheetah_dir; do \
 	  $(BIN)/python experiments/maml/run.py --family $$f --scale small || exit 1; done

@@ -25,17 +25,15 @@ episodes, TESP and AdaptSV additionally sample N warm-up episodes with h = 0.
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.algorithms.tesp import paper_config
+from jaxmeta.experiment import Results, choose, override
 from jaxmeta.runs import read_metrics
 from jaxmeta.trainer import train
 
@@ -45,7 +43,8 @@ ABLATIONS = ("tesp", "tesp_v1", "tesp_v2", "tesp_v3", "tesp_v4", "tesp_v5")
 SPLITS = ("train", "test", "ood")
 ADAPT_STEPS = 3
 
-# Shared sizes of each scale. ``small`` fits a 2-core CPU (see README for timings);
+# Shared sizes of each scale, the same for every family. ``small`` fits a 2-core CPU with C
+# MuJoCo (2-6 min per method, see README);
 # ``paper`` is the TESP supplement's protocol (sizes from ``paper_config``; 100 evaluation
 # tasks per split).
 SCALES = {
@@ -58,12 +57,6 @@ SCALES = {
                   meta_batch_size=2, episodes=2, buffer_size=2, hidden_sizes=(8,), gru_size=4,
                   outer_lr=3e-3),
 }
-# Per-family changes to the small scale: on a CPU the 4-link reacher simulates ~4x, the
-# ant and the wheeled robot ~20-40x slower than the 2-link reacher, so they get fewer
-# meta-updates, seeds and episodes (still about an hour per family on 2 cores).
-_SLOW = dict(iterations=50, seeds=2, meta_batch_size=6, episodes=6, buffer_size=3,
-             eval_tasks=10)
-SMALL_BY_FAMILY = {"ant_target": _SLOW, "wheeled_goal": _SLOW, "reacher4_target": _SLOW}
 
 
 def scale_settings(scale: str, family: str) -> dict:
@@ -71,9 +64,7 @@ def scale_settings(scale: str, family: str) -> dict:
     if scale not in SCALES:
         raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
     s = dict(SCALES[scale])
-    if scale == "small":
-        s.update(SMALL_BY_FAMILY.get(family, {}))
-    elif scale == "paper":
+    if scale == "paper":
         p = paper_config(family)
         s.update(meta_batch_size=p.sampling.meta_batch_size, episodes=p.sampling.inner_episodes,
                  buffer_size=p.buffer_size, hidden_sizes=p.policy.hidden_sizes,
@@ -152,49 +143,27 @@ def main(argv=None) -> None:
                    help="continue the runs of an interrupted invocation from their checkpoints")
     args = p.parse_args(argv)
     if args.family not in FAMILIES:
-        raise SystemExit(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
-    s = scale_settings(args.scale, args.family)
-    for k in ("iterations", "seeds"):
-        if getattr(args, k) is not None:
-            s[k] = getattr(args, k)
-    if s["iterations"] % s["eval_every"]:
-        raise SystemExit(f"iterations={s['iterations']} must be a multiple of "
-                         f"eval_every={s['eval_every']}")
-    pool = ABLATIONS if args.ablation else METHODS
-    methods = args.methods.split(",") if args.methods else list(pool)
-    bad = [m for m in methods if m not in pool]
-    if bad:
-        raise SystemExit(f"unknown methods {bad}; choose from {list(pool)}")
+        raise ValueError(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
+    s = override(scale_settings(args.scale, args.family), args)
+    methods = choose(args.methods, ABLATIONS if args.ablation else METHODS)
     family = envs.make(args.family, horizon=s["horizon"], physics=args.physics)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.family}{'_ablation' if args.ablation else ''}_{args.scale}"
-    path = out_dir / f"{stem}.json"
-    result = json.loads(path.read_text()) if path.exists() else {}
-    command = "python experiments/tesp/run.py " + " ".join(sys.argv[1:] if argv is None
-                                                            else argv)
-    result.update({
-        "family": args.family, "scale": args.scale, "settings": {k: v for k, v in s.items()},
-        "device": jax.devices()[0].device_kind, "jax": jax.__version__,
-        "date": time.strftime("%Y-%m-%d"), "adapt_steps": ADAPT_STEPS,
-        "physics": family.physics,
-    })
-    result.setdefault("methods", {})
+    results = Results(args.out, stem, "experiments/tesp/run.py", argv, family=args.family,
+                      scale=args.scale, settings=s, adapt_steps=ADAPT_STEPS,
+                      physics=family.physics)
 
     def log(msg):
         print(msg, flush=True)
 
-    log(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds x {s['iterations']} "
-        f"meta-updates")
+    log(f"{args.family} ({args.scale}, {family.physics}): {methods}, {s['seeds']} seeds x "
+        f"{s['iterations']} meta-updates")
     for m in methods:
         log(f"  {m}: training {s['seeds']} seeds, evaluating every {s['eval_every']}")
         rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
         log("  R " + "  ".join(f"{k} {np.mean(rec['post_R'][k][-1]):8.2f}" for k in SPLITS)
             + f"   [{rec['wall_seconds']:5.0f}s]")
-        result["methods"][m] = {**rec, "command": command}
-        result["commands"] = sorted({r["command"] for r in result["methods"].values()})
-        path.write_text(json.dumps(result, indent=1))  # after every method: nothing is lost
-    log(f"wrote {path}")
+        results.add(m, rec)  # after every method: nothing is lost
+    log(f"wrote {results.path}")
 
 
 if __name__ == "__main__":
