@@ -87,20 +87,26 @@ def _sizes(r: dict) -> str:
             f"H {s['horizon']}, {s['seeds']} seeds")
 
 
+def _minutes(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds / 60:.1f}"
+
+
 def table(results: list[dict]) -> str:
     """Markdown: the return after 0..K steps per method (mean ± std over seeds)."""
     lines = []
     for r in results:
         k = r["adapt_steps"]
         cmds = "; ".join(f"`{c}`" for c in r["commands"])
-        wall = sum(m["wall_seconds"] for m in r["methods"].values())
+        walls = [m["wall_seconds"] for m in r["methods"].values() if m.get("wall_seconds")]
+        partial = f" **Partial: {r['partial']}.**" if r.get("partial") else ""
         lines += [f"### {r['family']}", "",
                   f"{cmds} — {r['device']}, jax {r['jax']}, {r['date']}, "
                   f"{SIMULATORS[r['physics']]}; {_sizes(r)}; evaluated on "
                   f"{r['settings']['eval_tasks']} `{r['split']}` tasks, "
-                  f"{r['settings']['episodes']} trajectories per gradient step; "
-                  f"{wall / 60:.1f} min for all methods (wall-clock of each run, including "
-                  "compilation and evaluations).", "",
+                  f"{r['settings']['episodes']} trajectories per gradient step. "
+                  + (f"{sum(walls) / 60:.1f} min for all methods (wall-clock of each run, "
+                     "including compilation and evaluations)." if walls else "")
+                  + partial, "",
                   "| method | " + " | ".join(f"{i} steps" if i != 1 else "1 step"
                                             for i in range(k + 1)) + " | min |",
                   "|---|" + "---|" * (k + 2)]
@@ -109,7 +115,7 @@ def table(results: list[dict]) -> str:
             cells = [f"{mu:.1f} ± {sd:.1f}" for mu, sd in zip(v.mean(0), v.std(0),
                                                               strict=True)]
             lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells)
-                         + f" | {m['wall_seconds'] / 60:.1f} |")
+                         + f" | {_minutes(m.get('wall_seconds'))} |")
         lines.append("")
     return "\n".join(lines)
 

@@ -24,16 +24,14 @@ with ``python -m jaxmeta``); the summary to ``OUT/<family>_<scale>.json``, which
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
 from pathlib import Path
 
-import jax
 import numpy as np
 
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
+from jaxmeta.experiment import Results, choose, override
 from jaxmeta.protocol import env_steps_per_update
 from jaxmeta.runs import read_metrics
 from jaxmeta.trainer import train
@@ -49,7 +47,7 @@ SPLIT = "test"
 SCALES = {
     "paper": dict(iterations=500, eval_every=50, eval_tasks=40, seeds=3, horizon=200,
                   meta_batch_size=40, episodes=20),
-    "small": dict(iterations=60, eval_every=20, eval_tasks=20, seeds=2, horizon=200,
+    "small": dict(iterations=200, eval_every=20, eval_tasks=20, seeds=2, horizon=200,
                   meta_batch_size=10, episodes=10),
     # a check that the pipeline runs end to end (compiling dominates; no result to read)
     "smoke": dict(iterations=2, eval_every=1, eval_tasks=2, seeds=1, horizon=10,
@@ -128,30 +126,13 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.family not in FAMILIES:
         raise ValueError(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
-    s = scale_settings(args.scale)
-    for k in ("iterations", "seeds"):
-        if getattr(args, k) is not None:
-            s[k] = getattr(args, k)
-    if s["iterations"] % s["eval_every"]:
-        raise ValueError(f"iterations={s['iterations']} must be a multiple of "
-                         f"eval_every={s['eval_every']}")
-    methods = args.methods.split(",") if args.methods else list(METHODS)
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"unknown methods {bad}; choose from {list(METHODS)}")
+    s = override(scale_settings(args.scale), args)
+    methods = choose(args.methods, METHODS)
     family = envs.make(args.family, horizon=s["horizon"], physics=args.physics)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     stem = f"{args.family}_{args.scale}"
-    path = out_dir / f"{stem}.json"
-    result = json.loads(path.read_text()) if path.exists() else {}
-    command = "python experiments/maml/run.py " + " ".join(sys.argv[1:] if argv is None
-                                                           else argv)
-    result.update({"family": args.family, "scale": args.scale, "settings": s,
-                   "physics": family.physics, "device": jax.devices()[0].device_kind,
-                   "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"),
-                   "adapt_steps": ADAPT_STEPS, "split": SPLIT})
-    result.setdefault("methods", {})
+    results = Results(args.out, stem, "experiments/maml/run.py", argv, family=args.family,
+                      scale=args.scale, settings=s, physics=family.physics,
+                      adapt_steps=ADAPT_STEPS, split=SPLIT)
     print(f"{args.family} ({args.scale}, {family.physics}): {methods}, {s['seeds']} seeds x "
           f"{s['iterations']} meta-iterations", flush=True)
     for m in methods:
@@ -160,10 +141,8 @@ def main(argv=None) -> None:
         print(f"  {m:12s} return after 0..{ADAPT_STEPS} steps "
               + " ".join(f"{x:8.1f}" for x in final) + f"   [{rec['wall_seconds']:5.0f}s]",
               flush=True)
-        result["methods"][m] = {**rec, "command": command}
-        result["commands"] = sorted({r["command"] for r in result["methods"].values()})
-        path.write_text(json.dumps(result, indent=1))  # after every method: nothing is lost
-    print(f"wrote {path}")
+        results.add(m, rec)  # after every method: nothing is lost
+    print(f"wrote {results.path}")
 
 
 if __name__ == "__main__":
