@@ -104,8 +104,8 @@ def table(results: list[dict]) -> str:
                   f"{SIMULATORS[r['physics']]}; {_sizes(r)}; evaluated on "
                   f"{r['settings']['eval_tasks']} `{r['split']}` tasks, "
                   f"{r['settings']['episodes']} trajectories per gradient step. "
-                  + (f"{sum(walls) / 60:.1f} min for all methods (wall-clock of each run, "
-                     "including compilation and evaluations)." if walls else "")
+                  + (f"{sum(walls) / 60:.1f} min for all methods (wall-clock of each run over its "
+                     "invocations, including compilation and evaluations)." if walls else "")
                   + partial, "",
                   "| method | " + " | ".join(f"{i} steps" if i != 1 else "1 step"
                                             for i in range(k + 1)) + " | min |",

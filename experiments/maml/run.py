@@ -91,9 +91,11 @@ def summary(run_dir: Path) -> dict:
             "train_return_key": key}
 
 
-def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool) -> dict:
+def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,
+               previous: dict | None = None) -> dict:
     """Trains ``method`` (``s["seeds"]`` vmapped seeds) through the trainer with the
-    evaluation hook; ``random_init`` trains for one iteration that changes nothing."""
+    evaluation hook; ``random_init`` trains for one iteration that changes nothing. The
+    wall-clock of a resumed run adds this invocation to ``previous`` (its last record)."""
     learner = algorithms.make(method, family, method_config(method, s))
     iterations, every = ((1, 1) if method == "random_init"
                          else (s["iterations"], s["eval_every"]))
@@ -103,7 +105,10 @@ def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: b
           eval_tasks=s["eval_tasks"], eval_adapt_steps=ADAPT_STEPS, progress=False,
           resume=resume and (run_dir / "config.json").exists(),
           extra={"experiment": "maml", "settings": s})
-    return {**summary(run_dir), "wall_seconds": time.time() - t0, "run_dir": str(run_dir),
+    wall = time.time() - t0
+    passes = [*(previous or {}).get("wall_seconds_by_pass", []), wall] if resume else [wall]
+    return {**summary(run_dir), "wall_seconds": sum(passes), "wall_seconds_by_pass": passes,
+            "run_dir": str(run_dir),
             "env_steps_per_iteration": env_steps_per_update(learner) * s["seeds"],
             "config": config_lib.to_dict(learner.config)}
 
@@ -136,7 +141,8 @@ def main(argv=None) -> None:
     print(f"{args.family} ({args.scale}, {family.physics}): {methods}, {s['seeds']} seeds x "
           f"{s['iterations']} meta-iterations", flush=True)
     for m in methods:
-        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
+        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume,
+                         results.data["methods"].get(m))
         final = np.mean(rec["returns"][-1], axis=0)
         print(f"  {m:12s} return after 0..{ADAPT_STEPS} steps "
               + " ".join(f"{x:8.1f}" for x in final) + f"   [{rec['wall_seconds']:5.0f}s]",
