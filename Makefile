@@ -74,7 +74,8 @@ tesp-small: $(STAMP)
 	$(BIN)/python experiments/tesp/report.py --scale small
 
 # MAML's half-cheetah experiment (Fig. 5: 0-3 gradient steps vs pretrained, random, oracle)
-# at the small scale on a CPU with C MuJoCo, then figures and table (~1.5 h on 2 cores).
+# at the small scale on a CPU with C MuJoCo, then figures and table (~1.5 h on 2 cores, one
+# family after the other).
 maml-small: $(STAMP)
 	for f in halfcheetah_vel halfcheetah_dir; do \
 	  $(BIN)/python experiments/maml/run.py --family $$f --scale small || exit 1; done
