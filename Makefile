@@ -66,7 +66,7 @@ bench-protocol: $(STAMP)
 
 # TESP's experiments at the small scale on a CPU (Fig. 4 for the four families, Fig. 5 on
 # reacher2_target), then figures and tables. On 2 cores with C MuJoCo: 5-12 min per family
-# and about as long again for the ablation (six variants; not yet timed with C MuJoCo).
+# and ~14 min for the ablation.
 tesp-small: $(STAMP)
 	for f in reacher2_target wheeled_goal reacher4_target ant_target; do \
 	  $(BIN)/python experiments/tesp/run.py --family $$f --scale small || exit 1; done
