@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import jax
+import numpy as np
 
 
 def choose(requested: str | None, pool: Sequence[str], what: str = "methods") -> list[str]:
@@ -33,6 +34,17 @@ def override(settings: dict, args, fields: Sequence[str] = ("iterations", "seeds
         raise ValueError(f"iterations={s['iterations']} must be a multiple of "
                          f"eval_every={s['eval_every']}")
     return s
+
+
+def training_curve(rows: list[dict], key: str, iterations: Sequence[int]) -> list[list[float]]:
+    """``[intervals, seeds]``: each seed's mean of ``key`` over the training rows of
+    ``metrics.jsonl`` (those without a ``split``) between consecutive ``iterations`` (the
+    evaluation points: interval ``[iterations[i], iterations[i + 1])``)."""
+    train = [r for r in rows if "split" not in r and key in r]
+    seeds = sorted({r["seed"] for r in train})
+    return [[float(np.mean([r[key] for r in train if a <= r["iteration"] < b
+                            and r["seed"] == seed])) for seed in seeds]
+            for a, b in zip(iterations[:-1], iterations[1:], strict=True)]
 
 
 class Results:
@@ -58,4 +70,4 @@ class Results:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-__all__ = ["Results", "choose", "override"]
+__all__ = ["Results", "choose", "override", "training_curve"]

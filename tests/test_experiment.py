@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from jaxmeta.experiment import Results, choose, override
+from jaxmeta.experiment import Results, choose, override, training_curve
 
 
 def test_choose_lists_the_choices_for_unknown_names():
@@ -37,3 +37,11 @@ def test_results_are_written_after_each_method_and_extended_later(tmp_path):
     data = json.loads(again.path.read_text())
     assert {m: v["x"] for m, v in data["methods"].items()} == {"maml": 3, "tesp": 2}
     assert data["commands"] == ["python run.py --methods tesp"]
+
+
+def test_training_curve_averages_each_seed_between_evaluations():
+    rows = [{"iteration": i, "seed": s, "post_return": 10.0 * i + s}
+            for i in range(4) for s in (0, 1)]
+    rows += [{"iteration": 2, "seed": 0, "split": "test", "post_return": 1e6}]  # evaluation
+    # intervals [0, 2) and [2, 4): means of iterations 0, 1 and of 2, 3, per seed
+    assert training_curve(rows, "post_return", [0, 2, 4]) == [[5.0, 6.0], [25.0, 26.0]]

@@ -31,7 +31,7 @@ import numpy as np
 
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
-from jaxmeta.experiment import Results, choose, override
+from jaxmeta.experiment import Results, choose, override, training_curve
 from jaxmeta.protocol import env_steps_per_update
 from jaxmeta.runs import read_metrics
 from jaxmeta.trainer import train
@@ -81,14 +81,10 @@ def summary(run_dir: Path) -> dict:
     its = sorted({r["iteration"] for r in evals})
     returns = [[[r["pre_adapt_return"], *r["post_adapt_return"]] for r in evals
                 if r["iteration"] == i] for i in its]
-    train_rows = [r for r in rows if "split" not in r and "pre_return" in r]
-    seeds = sorted({r["seed"] for r in train_rows})
-    key = "post_return" if train_rows and "post_return" in train_rows[0] else "pre_return"
-    curve = [[float(np.mean([r[key] for r in train_rows
-                             if a <= r["iteration"] < b and r["seed"] == seed]))
-              for seed in seeds] for a, b in zip(its[:-1], its[1:], strict=True)]
-    return {"iterations": its, "returns": returns, "train_return": curve,
-            "train_return_key": key}
+    # MAML's rows have the return after its inner step; the baselines' only the one before
+    key = "post_return" if any("post_return" in r for r in rows) else "pre_return"
+    return {"iterations": its, "returns": returns,
+            "train_return": training_curve(rows, key, its), "train_return_key": key}
 
 
 def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,

@@ -33,7 +33,7 @@ import numpy as np
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.algorithms.tesp import paper_config
-from jaxmeta.experiment import Results, choose, override
+from jaxmeta.experiment import Results, choose, override, training_curve
 from jaxmeta.runs import read_metrics
 from jaxmeta.trainer import train
 
@@ -101,12 +101,7 @@ def summary(run_dir: Path) -> dict:
                                 ("pre_R", "pre_adapt_distance_return", False)):
             out[name][split] = [[r[key][-1] if last else r[key] for r in mine
                                  if r["iteration"] == i] for i in its]
-    train_rows = [r for r in rows if "split" not in r]
-    seeds = sorted({r["seed"] for r in train_rows})
-    out["train_post_return"] = [  # [intervals, seeds]
-        [float(np.mean([r["post_return"] for r in train_rows
-                        if a <= r["iteration"] < b and r["seed"] == seed])) for seed in seeds]
-        for a, b in zip(its[:-1], its[1:], strict=True)]
+    out["train_post_return"] = training_curve(rows, "post_return", its)  # [intervals, seeds]
     return out
 
 
