@@ -137,3 +137,78 @@ def gaussian_kl(mean_p: Array, log_std_p: Array, mean_q: Array, log_std_q: Array
     return jnp.sum(
         log_std_q - log_std_p + (var_p + (mean_p - mean_q) ** 2) / (2 * var_q) - 0.5, axis=-1
     )
+
+
+# --- categorical over one-hot actions (discrete families) ----------------------------------
+
+
+def categorical_log_prob(logits: Array, action: Array) -> Array:
+    """log π(a) of a one-hot ``action`` under ``logits`` (last axis)."""
+    return jnp.sum(jax.nn.log_softmax(logits) * action, axis=-1)
+
+
+def categorical_sample(key: Array, logits: Array) -> Array:
+    """A one-hot sample from ``logits`` (last axis), float like the logits."""
+    idx = jax.random.categorical(key, logits)
+    return jax.nn.one_hot(idx, logits.shape[-1], dtype=logits.dtype)
+
+
+def categorical_entropy(logits: Array) -> Array:
+    """Entropy of the categorical of ``logits`` (last axis)."""
+    logp = jax.nn.log_softmax(logits)
+    return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+
+
+class ActionDist(NamedTuple):
+    """How a policy's head output becomes actions, for one family.
+
+    ``dist`` is ``(mean, log_std)`` for a diagonal Gaussian and ``(logits,)`` for a
+    categorical over one-hot actions (families with ``discrete_actions``).
+
+    Attributes:
+      discrete: which of the two.
+      sample: ``(key, dist) -> action [action_size]``.
+      log_prob: ``(dist, action) -> log π(a)``.
+      entropy: ``dist -> H[π]``.
+      mode: ``dist -> the most likely action`` (greedy evaluation, pictures).
+    """
+
+    discrete: bool
+    sample: Callable[[Array, tuple], Array]
+    log_prob: Callable[[tuple, Array], Array]
+    entropy: Callable[[tuple], Array]
+    mode: Callable[[tuple], Array]
+
+
+GAUSSIAN = ActionDist(
+    False, lambda key, d: gaussian_sample(key, *d), lambda d, a: gaussian_log_prob(*d, a),
+    lambda d: gaussian_entropy(d[1]), lambda d: d[0])
+CATEGORICAL = ActionDist(
+    True, lambda key, d: categorical_sample(key, d[0]),
+    lambda d, a: categorical_log_prob(d[0], a), lambda d: categorical_entropy(d[0]),
+    lambda d: jax.nn.one_hot(jnp.argmax(d[0], -1), d[0].shape[-1], dtype=d[0].dtype))
+
+
+def action_dist(discrete: bool) -> ActionDist:
+    """The categorical (one-hot actions) or diagonal-Gaussian :class:`ActionDist`."""
+    return CATEGORICAL if discrete else GAUSSIAN
+
+
+class PolicyHead(nn.Module):
+    """The action distribution's parameters from features: an MLP to logits (categorical)
+    or to a mean with a learned state-independent ``log_std`` (Gaussian)."""
+
+    hidden: Sequence[int]
+    action_size: int
+    discrete: bool
+    act: str = "tanh"
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, x: Array) -> tuple:
+        out = MLP(self.hidden, self.action_size, self.act, out_scale=0.01)(x)
+        if self.discrete:
+            return (out,)
+        log_std = self.param("log_std", nn.initializers.constant(self.init_log_std),
+                             (self.action_size,))
+        return out, jnp.broadcast_to(log_std, out.shape)

@@ -13,11 +13,16 @@ TINY_TESP_FLAT = dict(hidden_sizes=(8,), gru_size=4, embedding_size=2, meta_batc
                       inner_episodes=3, outer_episodes=2, eval_episodes=2, buffer_size=2,
                       inner_steps=2, ppo_epochs=2)
 
+TINY_RECURRENT_FLAT = dict(TINY_FLAT, gru_size=4, latent_size=2, decoder_hidden_sizes=(8,),
+                           trial_episodes=2, eval_trials=2, vae_buffer_trials=32,
+                           vae_batch_trials=2)
+
 
 def tiny_config(algo: str, **overrides):
     """The tiny config of ``algo`` with flat-named ``overrides`` (which it must have)."""
     cls = algorithms.config_class(algo)
-    base = TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig) else TINY_FLAT
+    base = (TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig)
+            else TINY_RECURRENT_FLAT if issubclass(cls, algorithms.RL2Config) else TINY_FLAT)
     fields = config_lib.flat_fields(cls)
     return config_lib.replace(cls(), **{**{k: v for k, v in base.items() if k in fields},
                                         **overrides})

@@ -18,7 +18,8 @@ KEY = jax.random.PRNGKey(0)
 # already (tesp_v3 is tesp with η = 0, tesp_v5 is tesp_v4 with another rate, random_init
 # adapts like pretrained) and V1/V4, whose adapt test_tesp.py runs.
 @pytest.mark.parametrize("algo", [a for a in algorithms.names() if a not in (
-    "tesp_v1", "tesp_v3", "tesp_v4", "tesp_v5", "random_init")])
+    "tesp_v1", "tesp_v3", "tesp_v4", "tesp_v5", "random_init", "varibad",
+    "vate_past_decoding", "vate_no_rl_grad")])
 def test_adapt_and_act_shapes(algo):
     learner = tiny_learner(algo)
     fam = tiny_family()
@@ -52,7 +53,7 @@ def _count_eqns(jaxpr) -> tuple[int, set]:
 
 
 _STEPS = {"maml": "inner_steps", "meta_sgd": "inner_steps", "tesp": "inner_steps",
-          "adaptsv": "inner_steps"}
+          "adaptsv": "inner_steps", "rl2": "trial_episodes", "vate": "trial_episodes"}
 
 
 @pytest.mark.parametrize("algo", list(_STEPS))
@@ -60,7 +61,8 @@ def test_update_is_one_program_without_python_loops(algo):
     """The traced program does not grow with tasks, episodes or inner steps (they are
     vmapped/scanned, not unrolled in Python) and contains no host callback."""
     sizes = {}
-    for kw in ({}, {"meta_batch_size": 5, "inner_episodes": 4}, {_STEPS[algo]: 5}):
+    episodes = "trials_per_task" if _STEPS[algo] == "trial_episodes" else "inner_episodes"
+    for kw in ({}, {"meta_batch_size": 5, episodes: 4}, {_STEPS[algo]: 5}):
         learner = tiny_learner(algo, **kw)
         state = learner.init(KEY)
         n, prims = _count_eqns(jax.make_jaxpr(learner.update)(state).jaxpr)

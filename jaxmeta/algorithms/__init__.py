@@ -20,8 +20,11 @@ from jaxmeta.algorithms.baselines import (
     make_random_init,
 )
 from jaxmeta.algorithms.maml import MAMLConfig, make_maml
+from jaxmeta.algorithms.rl2 import RL2Config, make_rl2
 from jaxmeta.algorithms.tesp import PRESETS as TESP_PRESETS
 from jaxmeta.algorithms.tesp import AdaptSVConfig, TESPConfig, make_tesp
+from jaxmeta.algorithms.vate import PRESETS as VATE_PRESETS
+from jaxmeta.algorithms.vate import VATEConfig, make_vate
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample
 
@@ -32,6 +35,15 @@ _TESP_ABLATIONS = {
     "tesp_v3": "TESP ablation V3: no η‖h‖² regulariser",
     "tesp_v4": "TESP ablation V4: α = 0, the encoder does not move in fast-updates",
     "tesp_v5": "TESP ablation V5: one fixed inner rate instead of learned α",
+}
+
+_VATE_VARIANTS = {
+    "vate": "VATE (Zintgraf et al., seed 003): recurrent task posterior + reward decoder, "
+            "policy on the hyper-state",
+    "varibad": "variBAD setting of VATE: KL to the previous posterior, no RL gradient into "
+               "the encoder",
+    "vate_past_decoding": "VATE ablation: the decoder reconstructs only past transitions",
+    "vate_no_rl_grad": "VATE ablation: the RL loss does not train the encoder",
 }
 
 
@@ -55,6 +67,10 @@ _REGISTRY: dict[str, Entry] = {
                          "random initialisation, fine-tuned (MAML Fig. 2)"),
     "oracle": Entry(make_oracle, MultiTaskConfig, {},
                     "multi-task PPO policy that observes the task (MAML Fig. 2)"),
+    "rl2": Entry(make_rl2, RL2Config, {},
+                 "RL² (Duan et al. 2016): a GRU policy adapting within trials, PPO"),
+    **{name: Entry(make_vate, VATEConfig, VATE_PRESETS[name], summary)
+       for name, summary in _VATE_VARIANTS.items()},
     "adaptsv": Entry(make_adaptsv, AdaptSVConfig, {},
                      "AdaptSV (TESP §5): a fast-updated task variable z, MAESN-like"),
     **{name: Entry(make_tesp, TESPConfig, TESP_PRESETS[name], summary)
@@ -111,7 +127,7 @@ def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
 
 
 __all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaLearner",
-           "MultiTaskConfig", "Sample", "TESPConfig", "apply_preset", "config_class", "config_with",
+           "MultiTaskConfig", "RL2Config", "Sample", "VATEConfig", "TESPConfig", "apply_preset", "config_class", "config_with",
            "entry",
            "make", "make_adaptsv", "make_maml", "make_oracle", "make_pretrained",
-           "make_random_init", "make_tesp", "names"]
+           "make_random_init", "make_rl2", "make_tesp", "make_vate", "names"]
