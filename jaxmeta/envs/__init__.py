@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from jaxmeta.envs.base import SPLITS, EnvSpec, EnvState, TaskFamily, check_split
+from jaxmeta.envs.gridworld import GridTask, Gridworld
 from jaxmeta.envs.locomotion import (
     AntDir,
     AntDirCrippled,
@@ -33,7 +34,7 @@ from jaxmeta.envs.reach import (
 )
 from jaxmeta.envs.wrappers import FixedTask, Wrapper, brax_env
 
-_PURE_JAX = (Navigation2D, Navigation2DSparse)
+_PURE_JAX = (Navigation2D, Navigation2DSparse, Gridworld)
 _MJX = (
     HalfCheetahVel, HalfCheetahVelWide, HalfCheetahDir,
     AntDir, AntDirLowFriction, AntDirCrippled, AntVel, AntVelWide, AntVel2D, AntGoal,
@@ -89,7 +90,8 @@ def make(name: str, **overrides) -> TaskFamily:
     return family
 
 
-__all__ = ["SPLITS", "Dynamics", "EnvSpec", "EnvState", "FixedTask", "MJXFamily", "MJXTask",
+__all__ = ["SPLITS", "Dynamics", "EnvSpec", "EnvState", "FixedTask", "GridTask", "Gridworld",
+           "MJXFamily", "MJXTask",
            "NavTask", "TaskFamily", "Wrapper", "brax_env", "check_split", "has_mujoco_model",
            "make", "names",
            "register"]

@@ -81,7 +81,9 @@ def split_key(key: Array, split: str) -> Array:
 class TaskFamily(abc.ABC):
     """Base class of task families.
 
-    Subclasses set ``name``, ``obs_size``, ``action_size``, ``horizon`` and implement
+    Subclasses set ``name``, ``obs_size``, ``action_size``, ``horizon`` (and
+    ``discrete_actions = True`` when actions are one-hot vectors of length ``action_size``
+    whose argmax ``step`` executes) and implement
     ``sample_tasks``, ``reset``, ``step`` and ``task_features``. All methods are pure
     and jit/vmap-able; ``sample_tasks`` takes a static Python ``n``.
     """
@@ -90,6 +92,8 @@ class TaskFamily(abc.ABC):
     obs_size: int
     action_size: int
     horizon: int
+    # actions are one-hot vectors of length action_size; step executes the argmax
+    discrete_actions: bool = False
     # set by ``envs.make``: how to rebuild this family (``None``: built some other way)
     env_spec: EnvSpec | None = None
 
@@ -134,6 +138,7 @@ class TaskFamily(abc.ABC):
             "obs_size": self.obs_size,
             "action_size": self.action_size,
             "horizon": self.horizon,
+            "discrete_actions": self.discrete_actions,
             "splits": list(SPLITS),
             "summary": (type(self).__doc__ or "").strip().split("\n")[0],
         }
