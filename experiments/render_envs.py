@@ -2,7 +2,8 @@
 
 MJX families: the C MuJoCo model of the family (same MJCF, same options) after a few
 random control steps from ``reset``, with the task's target drawn as a red marker where
-the task has one. Pure-JAX families: a matplotlib sketch of their goal distributions.
+the task has one. Pure-JAX families: a matplotlib sketch of their goal distributions (the
+gridworld: its cells, the start and the candidate goal cells).
 
 Needs an OpenGL context: ``MUJOCO_GL=egl`` (set below unless already set) works headless.
 """
@@ -84,6 +85,30 @@ def render_navigation(fam, path: str) -> None:
     plt.close(fig)
 
 
+def render_gridworld(fam, path: str) -> None:
+    from matplotlib.patches import Rectangle
+
+    fig, ax = plt.subplots(figsize=(4, 4))
+    goals = {tuple(g) for g in fam.goals.tolist()}
+    for x in range(fam.size):
+        for y in range(fam.size):
+            colour = "tab:blue" if (x, y) in goals else "0.85"
+            ax.add_patch(Rectangle((x, y), 1, 1, facecolor=colour, alpha=0.35, edgecolor="k"))
+    ax.scatter([0.5], [0.5], marker="*", s=250, c="k", label="start", zorder=3)
+    ax.add_patch(Rectangle((0, 0), 0, 0, facecolor="tab:blue", alpha=0.35,
+                           label=f"candidate goals ({len(goals)}, uniform)"))
+    ax.set_xlim(0, fam.size)
+    ax.set_ylim(0, fam.size)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"{fam.name}: {fam.size}×{fam.size}, {fam.horizon} steps")
+    ax.legend(loc="upper left", bbox_to_anchor=(0, -0.02), fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--out", default="docs/envs")
@@ -95,6 +120,8 @@ def main() -> None:
         path = os.path.join(args.out, f"{name}.png")
         if isinstance(fam, MJXFamily):
             render_mjx(fam, path)
+        elif name == "gridworld":
+            render_gridworld(fam, path)
         else:
             render_navigation(fam, path)
         print("wrote", path)

@@ -93,6 +93,8 @@ def test_bad_input_names_the_field():
     assert len(envs.make("gridworld", size=2, exclude_near_start=False).goals) == 4
     with pytest.raises(ValueError, match="episodes"):
         bayes_optimal_returns({"size": 3}, 0)
+    with pytest.raises(ValueError, match="size=8"):
+        bayes_optimal_returns({"size": 8}, 1)
 
 
 # --- the Bayes-optimal planner against brute force over every open-loop plan --------------

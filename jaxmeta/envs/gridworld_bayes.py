@@ -26,7 +26,11 @@ optimal plan whose vector (S_1, …, S_E) is lexicographically largest (ties go 
 rewards). The order (Σ S, S_1, …, S_E) is packed into one int64 per state and is
 compatible with addition, so the forward merge by max is exact for it too.
 
-``python -m jaxmeta.envs.gridworld_bayes`` prints the 5×5, 15-step numbers and the time.
+``python -m jaxmeta.envs.gridworld_bayes`` prints the 5×5, 15-step numbers and the time:
+S = (105, 240, 240[, 240]) for 3 [4] episodes, i.e. 4.000 then 11.071 per episode, which
+is the oracle's 11.071 (≈ 20 s and 30 s on a 2-core CPU, ≤ 4.6 M states per layer). Both
+are upper bounds met: step 1 reveals nothing (the start's neighbours are not goals) and each
+later step at most one cell, so S_1 ≤ Σ_{t=2}^{15} (16 − t) = 105, and S_e ≤ Σ_g k(g) = 240.
 """
 
 from __future__ import annotations
@@ -96,6 +100,9 @@ def bayes_optimal_counts(family: Any, episodes: int,
     t0 = time.perf_counter()
     size, horizon, _, _, goals = _spec(family)
     n_cells, n_goals = size * size, len(goals)
+    if n_cells + (n_cells - 1).bit_length() > 62:
+        raise ValueError(f"size={size} is too large for the planner's int64 state keys "
+                         "(cell and unvisited-set bitmask); sizes up to 7 fit")
     width = max(1, episodes * n_goals * horizon).bit_length()  # bits per packed field
     if (episodes + 1) * width > 62:
         raise ValueError(f"episodes={episodes} is too many to pack the exact counts of this "
