@@ -338,6 +338,11 @@ def test_configs_at_the_edges_train_through_the_cli(edge, tmp_path, record_prope
     (["--seed", "-1"], {"seed"}), (["--seed", str(2**32)], {"seed"}),
     (["--sweep", "inner_lr=inf,0.1"], {"inner_lr"}), (["--seeds", "abc"], {"--seeds"}),
     (["--eval-splits", "test,val"], {"split"}),
+    (["--algo", "rl2", "--trial-episodes", "0"], {"trial_episodes"}),
+    (["--algo", "vate", "--latent-size", "0"], {"latent_size"}),
+    (["--algo", "vate", "--decoder", "pixels"], {"decoder"}),
+    (["--algo", "vate", "--reward-likelihood", "bernoulli"], {"reward_levels"}),
+    (["--algo", "rl2", "--env-arg", "horizon=9000"], {"trial_episodes", "horizon"}),
 ])
 def test_cli_refuses_in_one_line_before_compiling(args, names, tmp_path, record_property):
     compiles = COMPILES[0]

@@ -87,7 +87,8 @@ def test_presets_fix_the_variants():
     v = algorithms.make("varibad", fam, VATEConfig(gru_size=4, latent_size=2))
     assert (v.config.kl_to, v.config.decode, v.config.rl_into_encoder) == (
         "previous", "all", False)
-    assert algorithms.make("vate_past_decoding", fam, VATEConfig(gru_size=4)).config.decode == "past"
+    past = algorithms.make("vate_past_decoding", fam, VATEConfig(gru_size=4))
+    assert past.config.decode == "past"
     with pytest.raises(ValueError, match="varibad fixes decode='all'"):
         algorithms.make("varibad", fam, VATEConfig(decode="past"))
 

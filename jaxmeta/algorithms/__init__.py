@@ -127,7 +127,7 @@ def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
 
 
 __all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaLearner",
-           "MultiTaskConfig", "RL2Config", "Sample", "VATEConfig", "TESPConfig", "apply_preset", "config_class", "config_with",
-           "entry",
-           "make", "make_adaptsv", "make_maml", "make_oracle", "make_pretrained",
-           "make_random_init", "make_rl2", "make_tesp", "make_vate", "names"]
+           "MultiTaskConfig", "RL2Config", "Sample", "TESPConfig", "VATEConfig", "apply_preset",
+           "config_class", "config_with", "entry", "make", "make_adaptsv", "make_maml",
+           "make_oracle", "make_pretrained", "make_random_init", "make_rl2", "make_tesp",
+           "make_vate", "names"]

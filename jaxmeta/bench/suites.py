@@ -12,6 +12,9 @@ Presets:
 * ``tesp_throughput``: TESP against MAML on ``reacher2_target`` at the sizes of
   ``experiments/tesp --scale small``.
 * ``env_throughput``: the raw simulator of every registered family at batch 1, 64, 1024.
+* ``context_gridworld`` / ``context_cheetah``: RL² against VATE (meta-training and
+  compile) at the sizes of ``experiments/vate --scale small`` on ``gridworld`` and
+  ``halfcheetah_vel``.
 * ``maml_protocol``: the MAML paper's half-cheetah protocol end to end through ``train``
   (500 iterations × 40 tasks × (20 + 20) trajectories × 200 steps; a GPU job).
 """
@@ -80,6 +83,16 @@ _TESP_SMALL = dict(  # experiments/tesp --scale small (reacher2_target)
     eval_episodes=8, buffer_size=4, inner_steps=3, inner_lr=0.001, ppo_lr=3e-3, ppo_clip=0.15,
     gamma=0.99, gae_lambda=0.97, meta_gradient="first_order", outer="ppo")
 
+_CONTEXT_GRID = dict(  # experiments/vate --family gridworld --scale small
+    gru_size=64, hidden_sizes=(32,), value_hidden_sizes=(32,), meta_batch_size=16,
+    trial_episodes=3, ppo_epochs=4, gamma=0.95, entropy_coef=0.05, latent_size=5,
+    elbo_starts=15, vae_batch_trials=16, reward_likelihood="bernoulli",
+    reward_decoder_input="next_state")
+_CONTEXT_CHEETAH = dict(  # experiments/vate --family halfcheetah_vel --scale small
+    gru_size=64, hidden_sizes=(64, 64), value_hidden_sizes=(64, 64), meta_batch_size=8,
+    trial_episodes=2, ppo_epochs=4, latent_size=5, elbo_starts=20, vae_batch_trials=8,
+    vae_buffer_trials=64)
+
 PRESETS: dict[str, Suite] = {
     "quick": Suite(
         family="reacher2_target", horizon=20, algos=("maml",), sizes=_SMALL,
@@ -119,6 +132,14 @@ PRESETS: dict[str, Suite] = {
                                                     and n != "halfcheetah_vel"),
         compile_family="halfcheetah_vel", compile_algos=("maml",), iterations=1,
         physics=("mujoco", "mjx")),
+    "context_gridworld": Suite(
+        family="gridworld", horizon=15, algos=("rl2", "vate"), sizes=_CONTEXT_GRID,
+        kinds=("meta_train", "compile"), compile_family="gridworld",
+        compile_algos=("rl2", "vate"), seeds=3, iterations=20),
+    "context_cheetah": Suite(
+        family="halfcheetah_vel", horizon=200, algos=("rl2", "vate"), sizes=_CONTEXT_CHEETAH,
+        kinds=("meta_train", "compile"), compile_family="halfcheetah_vel",
+        compile_algos=("rl2", "vate"), seeds=2, iterations=2),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),

@@ -200,7 +200,7 @@ def rl2_agent(family: TaskFamily, cfg: RL2Config) -> RecurrentAgent:
                   family.action_size, discrete, cfg.policy.activation,
                   float(np.log(cfg.policy.init_std)))
     zero = lambda: jnp.zeros((cfg.gru_size,), jnp.float32)
-    prev0 = Prev.zeros(family.action_size).vector()
+    prev0 = np.zeros((family.action_size + 2,), np.float32)  # Prev.vector(); nothing runs
     obs0 = np.zeros((family.obs_size,), np.float32)
     return RecurrentAgent(
         init=lambda key: net.init(key, zero(), obs0, prev0)["params"],
@@ -212,5 +212,6 @@ def rl2_agent(family: TaskFamily, cfg: RL2Config) -> RecurrentAgent:
 def make_rl2(family: TaskFamily, config: RL2Config | None = None) -> MetaLearner:
     """RL² on ``family``: PPO with Adam (``ppo.lr``) after global-norm clipping."""
     cfg = config or RL2Config()
+    check_trialable(family, cfg.trial.trial_episodes)  # before anything is built
     return trial_learner(family, cfg, rl2_agent(family, cfg), lambda c: optax.chain(
         optax.clip_by_global_norm(c.max_grad_norm), optax.adam(c.ppo.lr)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from jaxmeta.algorithms.rl2.config import RL2Config
 from jaxmeta.config import (
     check_bool,
     check_choice,
@@ -12,7 +13,6 @@ from jaxmeta.config import (
     check_sizes,
     traced,
 )
-from jaxmeta.algorithms.rl2.config import RL2Config
 
 DECODERS = ("reward", "transition", "both")
 REWARD_LIKELIHOODS = ("gaussian", "bernoulli")

@@ -20,7 +20,7 @@ from jaxmeta.algorithms.vate import vae
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta import trial_buffer
-from jaxmeta.meta.trial import RecurrentAgent, Trial
+from jaxmeta.meta.trial import RecurrentAgent, Trial, check_trialable
 from jaxmeta.protocol import MetaLearner
 from jaxmeta.rollout import Trajectory
 
@@ -43,6 +43,7 @@ def _empty_stream(family: TaskFamily, cfg: VATEConfig) -> Trial:
 def make_vate(family: TaskFamily, config: VATEConfig | None = None) -> MetaLearner:
     """VATE on ``family`` (the ``varibad`` and ablation presets are the same builder)."""
     cfg = config or VATEConfig()
+    check_trialable(family, cfg.trial.trial_episodes)  # before anything is built
     acting = vae.vate_agent(family, cfg)
     dec = vae.decoders(family, cfg)
     agent = RecurrentAgent(

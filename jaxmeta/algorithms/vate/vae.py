@@ -24,7 +24,7 @@ import optax
 
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
-from jaxmeta.meta.trial import AgentOut, Prev, RecurrentAgent, Trial, recurrent_inputs, unroll
+from jaxmeta.meta.trial import AgentOut, RecurrentAgent, Trial, recurrent_inputs, unroll
 from jaxmeta.nets import MLP, PolicyHead, action_dist, gaussian_kl
 
 Array = jax.Array
@@ -69,7 +69,7 @@ def vate_agent(family: TaskFamily, cfg: VATEConfig) -> RecurrentAgent:
                    cfg.policy.activation, float(np.log(cfg.policy.init_std)),
                    cfg.rl_into_encoder)
     zero = lambda: jnp.zeros((cfg.gru_size,), jnp.float32)
-    prev0 = Prev.zeros(family.action_size).vector()
+    prev0 = np.zeros((family.action_size + 2,), np.float32)  # Prev.vector(); nothing runs
     obs0 = np.zeros((family.obs_size,), np.float32)
     return RecurrentAgent(
         init=lambda key: net.init(key, zero(), obs0, prev0)["params"],
