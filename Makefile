@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends renders tesp-small maml-small clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -80,6 +80,22 @@ maml-small: $(STAMP)
 	for f in halfcheetah_vel halfcheetah_dir; do \
 	  $(BIN)/python experiments/maml/run.py --family $$f --scale small || exit 1; done
 	$(BIN)/python experiments/maml/report.py --scale small
+
+# VATE's gridworld experiment (RL², VATE, its ablations and variBAD; 3 seeds x 2500 updates)
+# and RL² vs VATE on halfcheetah_vel, then figures, tables and the belief picture
+# (~1 h on 2 CPU cores).
+vate-small: $(STAMP)
+	$(BIN)/python experiments/vate/run.py --family gridworld --scale small
+	$(BIN)/python experiments/vate/run.py --family halfcheetah_vel --scale small --methods rl2,vate
+	$(BIN)/python experiments/vate/report.py --results experiments/vate/results/gridworld_small.json
+	$(BIN)/python experiments/vate/report.py --results experiments/vate/results/halfcheetah_vel_small.json
+	$(BIN)/python experiments/vate/belief.py --run runs/vate/gridworld_small/vate \
+	  --out experiments/vate/results/belief_gridworld.png
+
+# RL² and VATE meta-training throughput on gridworld and halfcheetah_vel (~10 min on 2 cores).
+bench-context: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset context_gridworld --record benchmarks/RESULTS.md
+	$(BIN)/python -m jaxmeta bench --preset context_cheetah --record benchmarks/RESULTS.md
 
 # Raw simulator throughput of every task family at batch 1, 64 and 1024 (~20 min on 2 CPU cores).
 bench-envs: $(STAMP)

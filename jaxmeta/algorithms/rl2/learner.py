@@ -193,13 +193,11 @@ class _RL2Net(nn.Module):
         return carry, AgentOut(dist, value)
 
 
-def rl2_agent(family: TaskFamily, cfg: RL2Config) -> RecurrentAgent:
-    """RL²'s recurrent agent for ``family`` (categorical head for discrete actions)."""
-    discrete = bool(getattr(family, "discrete_actions", False))
-    net = _RL2Net(cfg.gru_size, tuple(cfg.policy.hidden_sizes), tuple(cfg.value.hidden_sizes),
-                  family.action_size, discrete, cfg.policy.activation,
-                  float(np.log(cfg.policy.init_std)))
-    zero = lambda: jnp.zeros((cfg.gru_size,), jnp.float32)
+def flax_agent(net: nn.Module, family: TaskFamily, carry_size: int, discrete: bool
+               ) -> RecurrentAgent:
+    """A :class:`RecurrentAgent` from a flax module called as ``net(carry, obs, prev
+    vector) -> (carry, AgentOut)`` with a GRU state of ``carry_size``."""
+    zero = lambda: jnp.zeros((carry_size,), jnp.float32)
     prev0 = np.zeros((family.action_size + 2,), np.float32)  # Prev.vector(); nothing runs
     obs0 = np.zeros((family.obs_size,), np.float32)
     return RecurrentAgent(
@@ -207,6 +205,15 @@ def rl2_agent(family: TaskFamily, cfg: RL2Config) -> RecurrentAgent:
         carry=zero,
         step=lambda p, carry, obs, prev: net.apply({"params": p}, carry, obs, prev.vector()),
         dist=action_dist(discrete))
+
+
+def rl2_agent(family: TaskFamily, cfg: RL2Config) -> RecurrentAgent:
+    """RL²'s recurrent agent for ``family`` (categorical head for discrete actions)."""
+    discrete = bool(getattr(family, "discrete_actions", False))
+    net = _RL2Net(cfg.gru_size, tuple(cfg.policy.hidden_sizes), tuple(cfg.value.hidden_sizes),
+                  family.action_size, discrete, cfg.policy.activation,
+                  float(np.log(cfg.policy.init_std)))
+    return flax_agent(net, family, cfg.gru_size, discrete)
 
 
 def make_rl2(family: TaskFamily, config: RL2Config | None = None) -> MetaLearner:

@@ -22,10 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxmeta.algorithms.rl2.learner import flax_agent
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta.trial import AgentOut, RecurrentAgent, Trial, recurrent_inputs, unroll
-from jaxmeta.nets import MLP, PolicyHead, action_dist, gaussian_kl
+from jaxmeta.nets import MLP, PolicyHead, gaussian_kl
 
 Array = jax.Array
 Params = Any
@@ -68,14 +69,7 @@ def vate_agent(family: TaskFamily, cfg: VATEConfig) -> RecurrentAgent:
                    tuple(cfg.value.hidden_sizes), family.action_size, discrete,
                    cfg.policy.activation, float(np.log(cfg.policy.init_std)),
                    cfg.rl_into_encoder)
-    zero = lambda: jnp.zeros((cfg.gru_size,), jnp.float32)
-    prev0 = np.zeros((family.action_size + 2,), np.float32)  # Prev.vector(); nothing runs
-    obs0 = np.zeros((family.obs_size,), np.float32)
-    return RecurrentAgent(
-        init=lambda key: net.init(key, zero(), obs0, prev0)["params"],
-        carry=zero,
-        step=lambda p, carry, obs, prev: net.apply({"params": p}, carry, obs, prev.vector()),
-        dist=action_dist(discrete))
+    return flax_agent(net, family, cfg.gru_size, discrete)
 
 
 def reward_levels(family: TaskFamily) -> tuple[float, float]:
