@@ -14,6 +14,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from jaxmeta import config as config_lib
+from jaxmeta.protocol import env_steps_per_update
+from jaxmeta.trainer import train
+
 
 def choose(requested: str | None, pool: Sequence[str], what: str = "methods") -> list[str]:
     """The comma-separated ``requested`` names (all of ``pool`` when ``None``); unknown
@@ -47,6 +51,55 @@ def training_curve(rows: list[dict], key: str, iterations: Sequence[int]) -> lis
             for a, b in zip(iterations[:-1], iterations[1:], strict=True)]
 
 
+def add_run_args(parser, experiment: str) -> None:
+    """The flags every runner shares: ``--methods --seed --iterations --seeds --physics
+    --out --runs --resume`` (results under ``experiments/<experiment>/results``, runs
+    under ``runs/<experiment>``)."""
+    parser.add_argument("--methods", default=None, help="comma-separated subset of the methods")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--iterations", type=int, default=None, help="override the scale's")
+    parser.add_argument("--seeds", type=int, default=None, help="override the scale's")
+    parser.add_argument("--physics", default="auto",
+                        help="simulator of the MuJoCo families: auto (C MuJoCo on a CPU, MJX on "
+                             "an accelerator), mujoco or mjx")
+    parser.add_argument("--out", default=f"experiments/{experiment}/results")
+    parser.add_argument("--runs", default=f"runs/{experiment}",
+                        help="where the training runs go")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the runs of an interrupted invocation from their "
+                             "checkpoints")
+
+
+def train_method(learner, run_dir: str | Path, s: dict, seed: int, resume: bool,
+                 previous: dict | None, experiment: str, splits: Sequence[str],
+                 adapt_steps: int, iterations: int | None = None,
+                 every: int | None = None) -> dict:
+    """Trains ``learner`` through ``jaxmeta.train`` (``s["seeds"]`` vmapped seeds; chunks,
+    checkpoints and evaluations on ``splits`` every ``every`` iterations, default
+    ``s["eval_every"]``; ``iterations`` default ``s["iterations"]``), resuming the run in
+    ``run_dir`` when asked and it exists.
+
+    Returns the record's common part: the wall-clock summed over the invocations that
+    trained this run (``previous``: its last record, for a resumed run), the run
+    directory, env steps per iteration (all seeds) and the config."""
+    run_dir = Path(run_dir)
+    every = s["eval_every"] if every is None else every
+    t0 = time.time()
+    train(learner, run_dir, iterations=s["iterations"] if iterations is None else iterations,
+          seeds=s["seeds"], seed=seed, chunk=every, checkpoint_every=every,
+          evaluate_every=every, eval_splits=tuple(splits), eval_tasks=s["eval_tasks"],
+          eval_adapt_steps=adapt_steps, progress=False,
+          resume=resume and (run_dir / "config.json").exists(),
+          extra={"experiment": experiment, "settings": s})
+    wall = time.time() - t0
+    passes = [*(previous or {}).get("wall_seconds_by_pass", []), wall] if resume else [wall]
+    steps = env_steps_per_update(learner)
+    return {"wall_seconds": sum(passes), "wall_seconds_by_pass": passes,
+            "run_dir": str(run_dir),
+            "env_steps_per_iteration": None if steps is None else steps * s["seeds"],
+            "config": config_lib.to_dict(learner.config)}
+
+
 class Results:
     """``OUT/<stem>.json``: a header (what ran, where, when) and one record per method.
 
@@ -70,4 +123,4 @@ class Results:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-__all__ = ["Results", "choose", "override", "training_curve"]
+__all__ = ["Results", "add_run_args", "choose", "override", "train_method", "training_curve"]

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from jaxmeta.experiment import Results, choose, override, training_curve
+from jaxmeta.experiment import Results, add_run_args, choose, override, train_method, training_curve
+from tests.helpers import tiny_learner
 
 
 def test_choose_lists_the_choices_for_unknown_names():
@@ -45,3 +46,23 @@ def test_training_curve_averages_each_seed_between_evaluations():
     rows += [{"iteration": 2, "seed": 0, "split": "test", "post_return": 1e6}]  # evaluation
     # intervals [0, 2) and [2, 4): means of iterations 0, 1 and of 2, 3, per seed
     assert training_curve(rows, "post_return", [0, 2, 4]) == [[5.0, 6.0], [25.0, 26.0]]
+
+
+def test_run_args_are_the_shared_flags():
+    p = argparse.ArgumentParser()
+    add_run_args(p, "vate")
+    a = p.parse_args(["--seeds", "2", "--resume"])
+    assert (a.out, a.runs, a.seeds, a.resume, a.iterations, a.methods) == (
+        "experiments/vate/results", "runs/vate", 2, True, None, None)
+
+
+def test_train_method_records_the_wall_clock_of_every_pass(tmp_path):
+    learner = tiny_learner("maml", outer="ppo", meta_gradient="first_order")
+    s = {"iterations": 2, "eval_every": 1, "eval_tasks": 2, "seeds": 1}
+    first = train_method(learner, tmp_path / "r", s, 0, False, None, "t", ("test",), 1)
+    assert first["env_steps_per_iteration"] > 0 and len(first["wall_seconds_by_pass"]) == 1
+    again = train_method(learner, tmp_path / "r", {**s, "iterations": 3}, 0, True, first, "t",
+                         ("test",), 1)
+    assert len(again["wall_seconds_by_pass"]) == 2
+    assert again["wall_seconds"] == sum(again["wall_seconds_by_pass"])
+    assert again["config"] == first["config"]

@@ -24,17 +24,20 @@ with ``python -m jaxmeta``); the summary to ``OUT/<family>_<scale>.json``, which
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
 from jaxmeta import algorithms, envs
-from jaxmeta import config as config_lib
-from jaxmeta.experiment import Results, choose, override, training_curve
-from jaxmeta.protocol import env_steps_per_update
+from jaxmeta.experiment import (
+    Results,
+    add_run_args,
+    choose,
+    override,
+    train_method,
+    training_curve,
+)
 from jaxmeta.runs import read_metrics
-from jaxmeta.trainer import train
 
 FAMILIES = ("halfcheetah_vel", "halfcheetah_dir")
 METHODS = ("maml", "pretrained", "random_init", "oracle")
@@ -95,18 +98,9 @@ def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: b
     learner = algorithms.make(method, family, method_config(method, s))
     iterations, every = ((1, 1) if method == "random_init"
                          else (s["iterations"], s["eval_every"]))
-    t0 = time.time()
-    train(learner, run_dir, iterations=iterations, seeds=s["seeds"], seed=seed, chunk=every,
-          checkpoint_every=every, evaluate_every=every, eval_splits=(SPLIT,),
-          eval_tasks=s["eval_tasks"], eval_adapt_steps=ADAPT_STEPS, progress=False,
-          resume=resume and (run_dir / "config.json").exists(),
-          extra={"experiment": "maml", "settings": s})
-    wall = time.time() - t0
-    passes = [*(previous or {}).get("wall_seconds_by_pass", []), wall] if resume else [wall]
-    return {**summary(run_dir), "wall_seconds": sum(passes), "wall_seconds_by_pass": passes,
-            "run_dir": str(run_dir),
-            "env_steps_per_iteration": env_steps_per_update(learner) * s["seeds"],
-            "config": config_lib.to_dict(learner.config)}
+    rec = train_method(learner, run_dir, s, seed, resume, previous, "maml", (SPLIT,),
+                       ADAPT_STEPS, iterations=iterations, every=every)
+    return {**summary(run_dir), **rec}
 
 
 def main(argv=None) -> None:
@@ -114,16 +108,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", default="halfcheetah_vel", help=f"one of {FAMILIES}")
     p.add_argument("--scale", default="small", help=f"one of {sorted(SCALES)}")
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {METHODS}")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=None, help="override the scale's")
-    p.add_argument("--seeds", type=int, default=None, help="override the scale's")
-    p.add_argument("--physics", default="auto",
-                   help="auto (C MuJoCo on a CPU, MJX on an accelerator), mujoco or mjx")
-    p.add_argument("--out", default="experiments/maml/results")
-    p.add_argument("--runs", default="runs/maml", help="where the training runs go")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the runs of an interrupted invocation from their checkpoints")
+    add_run_args(p, "maml")
     args = p.parse_args(argv)
     if args.family not in FAMILIES:
         raise ValueError(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")

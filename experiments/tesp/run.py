@@ -25,17 +25,21 @@ episodes, TESP and AdaptSV additionally sample N warm-up episodes with h = 0.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
 from jaxmeta import algorithms, envs
-from jaxmeta import config as config_lib
 from jaxmeta.algorithms.tesp import paper_config
-from jaxmeta.experiment import Results, choose, override, training_curve
+from jaxmeta.experiment import (
+    Results,
+    add_run_args,
+    choose,
+    override,
+    train_method,
+    training_curve,
+)
 from jaxmeta.runs import read_metrics
-from jaxmeta.trainer import train
 
 FAMILIES = ("wheeled_goal", "ant_target", "reacher2_target", "reacher4_target")
 METHODS = ("tesp", "maml", "meta_sgd", "adaptsv")
@@ -105,18 +109,14 @@ def summary(run_dir: Path) -> dict:
     return out
 
 
-def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool) -> dict:
+def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,
+               previous: dict | None = None) -> dict:
     """Trains ``method`` with ``s["seeds"]`` vmapped seeds through the trainer, evaluating on
     D, D′ and D″ every ``eval_every`` meta-updates; returns the report's record."""
     learner = algorithms.make(method, family, method_config(method, s))
-    t0 = time.time()
-    train(learner, run_dir, iterations=s["iterations"], seeds=s["seeds"], seed=seed,
-          chunk=s["eval_every"], checkpoint_every=s["eval_every"],
-          evaluate_every=s["eval_every"], eval_splits=SPLITS, eval_tasks=s["eval_tasks"],
-          eval_adapt_steps=ADAPT_STEPS, resume=resume and (run_dir / "config.json").exists(),
-          extra={"experiment": "tesp", "settings": s})
-    return {**summary(run_dir), "wall_seconds": time.time() - t0,
-            "run_dir": str(run_dir), "config": config_lib.to_dict(learner.config)}
+    rec = train_method(learner, run_dir, s, seed, resume, previous, "tesp", SPLITS,
+                       ADAPT_STEPS)
+    return {**summary(run_dir), **rec}
 
 
 def main(argv=None) -> None:
@@ -125,17 +125,7 @@ def main(argv=None) -> None:
     p.add_argument("--family", default="reacher2_target", help=f"one of {FAMILIES}")
     p.add_argument("--scale", default="small", help=f"one of {sorted(SCALES)}")
     p.add_argument("--ablation", action="store_true", help="TESP vs V1-V5 (Fig. 5)")
-    p.add_argument("--methods", default=None, help="comma-separated subset")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=None, help="override the scale's")
-    p.add_argument("--seeds", type=int, default=None, help="override the scale's")
-    p.add_argument("--physics", default="auto",
-                   help="simulator of the MuJoCo families: auto (C MuJoCo on a CPU, MJX on an "
-                        "accelerator), mujoco or mjx")
-    p.add_argument("--out", default="experiments/tesp/results")
-    p.add_argument("--runs", default="runs/tesp", help="where the training runs go")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the runs of an interrupted invocation from their checkpoints")
+    add_run_args(p, "tesp")
     args = p.parse_args(argv)
     if args.family not in FAMILIES:
         raise ValueError(f"unknown family {args.family!r}; choose one of {list(FAMILIES)}")
@@ -154,7 +144,8 @@ def main(argv=None) -> None:
         f"{s['iterations']} meta-updates")
     for m in methods:
         log(f"  {m}: training {s['seeds']} seeds, evaluating every {s['eval_every']}")
-        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume)
+        rec = run_method(m, family, s, args.seed, Path(args.runs) / stem / m, args.resume,
+                         results.data["methods"].get(m))
         log("  R " + "  ".join(f"{k} {np.mean(rec['post_R'][k][-1]):8.2f}" for k in SPLITS)
             + f"   [{rec['wall_seconds']:5.0f}s]")
         results.add(m, rec)  # after every method: nothing is lost

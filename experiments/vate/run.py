@@ -24,18 +24,21 @@ The gridworld's Bayes-optimal and oracle returns per episode come from the exact
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 
 from jaxmeta import algorithms, envs
-from jaxmeta import config as config_lib
 from jaxmeta.envs import gridworld_bayes
-from jaxmeta.experiment import Results, choose, override, training_curve
-from jaxmeta.protocol import env_steps_per_update
+from jaxmeta.experiment import (
+    Results,
+    add_run_args,
+    choose,
+    override,
+    train_method,
+    training_curve,
+)
 from jaxmeta.runs import read_metrics
-from jaxmeta.trainer import train
 
 METHODS = ("rl2", "vate", "vate_past_decoding", "vate_no_rl_grad", "varibad")
 SPLIT = "test"
@@ -111,19 +114,9 @@ def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: b
                previous: dict | None = None) -> dict:
     """Trains ``method`` (``s["seeds"]`` vmapped seeds) with the evaluation hook."""
     learner = algorithms.make(method, family, method_config(method, family.name, s))
-    every = s["eval_every"]
-    t0 = time.time()
-    train(learner, run_dir, iterations=s["iterations"], seeds=s["seeds"], seed=seed,
-          chunk=every, checkpoint_every=every, evaluate_every=every, eval_splits=(SPLIT,),
-          eval_tasks=s["eval_tasks"], eval_adapt_steps=s["episodes"] - 1, progress=False,
-          resume=resume and (run_dir / "config.json").exists(),
-          extra={"experiment": "vate", "settings": s})
-    wall = time.time() - t0
-    passes = [*(previous or {}).get("wall_seconds_by_pass", []), wall] if resume else [wall]
-    return {**summary(run_dir), "wall_seconds": sum(passes), "wall_seconds_by_pass": passes,
-            "run_dir": str(run_dir),
-            "env_steps_per_iteration": env_steps_per_update(learner) * s["seeds"],
-            "config": config_lib.to_dict(learner.config)}
+    rec = train_method(learner, run_dir, s, seed, resume, previous, "vate", (SPLIT,),
+                       s["episodes"] - 1)
+    return {**summary(run_dir), **rec}
 
 
 def main(argv=None) -> None:
@@ -131,16 +124,7 @@ def main(argv=None) -> None:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--family", default="gridworld", help=f"one of {sorted(SCALES)}")
     p.add_argument("--scale", default="small")
-    p.add_argument("--methods", default=None, help=f"comma-separated subset of {METHODS}")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--iterations", type=int, default=None, help="override the scale's")
-    p.add_argument("--seeds", type=int, default=None, help="override the scale's")
-    p.add_argument("--physics", default="auto",
-                   help="MuJoCo families: auto (C MuJoCo on a CPU), mujoco or mjx")
-    p.add_argument("--out", default="experiments/vate/results")
-    p.add_argument("--runs", default="runs/vate", help="where the training runs go")
-    p.add_argument("--resume", action="store_true",
-                   help="continue the runs of an interrupted invocation from their checkpoints")
+    add_run_args(p, "vate")
     args = p.parse_args(argv)
     s = override(scale_settings(args.family, args.scale), args)
     methods = choose(args.methods, METHODS)
