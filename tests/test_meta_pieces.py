@@ -115,3 +115,13 @@ def test_outer_steps_are_values_that_minimise_an_objective():
     assert float(trpo.surrogate(logp, old, adv, mask)) == pytest.approx(-2.0)
     with pytest.raises(ValueError, match="outer='sgd'.*trpo.*ppo"):
         outer.from_config("sgd", config_lib.PPOConfig(), config_lib.TRPOConfig())
+
+
+def test_ppo_epochs_keeps_each_epochs_aux_before_its_step():
+    loss = lambda p: (jnp.sum(p ** 2), {"p": p})
+    (p, _), (losses, _, aux) = outer.ppo_epochs(loss, optax.sgd(0.25), jnp.array([2.0]),
+                                               optax.sgd(0.25).init(jnp.array([2.0])), 3,
+                                               has_aux=True)
+    np.testing.assert_allclose(aux["p"][:, 0], [2.0, 1.0, 0.5])  # p ← p − 0.25·2p
+    np.testing.assert_allclose(losses, [4.0, 1.0, 0.25])
+    np.testing.assert_allclose(p, [0.25])

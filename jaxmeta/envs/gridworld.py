@@ -86,6 +86,7 @@ class Gridworld(TaskFamily):
 
     @property
     def num_cells(self) -> int:
+        """Cells of the grid, size²."""
         return self.size * self.size
 
     def cell_index(self, cell: Array) -> Array:

@@ -63,20 +63,23 @@ class OuterStep(NamedTuple):
     step: Callable[[Params, Any, Objective], tuple[Params, Any, Metrics]]
 
 
-def ppo_epochs(loss_fn: Callable[[Params], Array], opt: optax.GradientTransformation,
-               params: Params, opt_state: Any, num_epochs: int):
+def ppo_epochs(loss_fn: Callable[[Params], Any], opt: optax.GradientTransformation,
+               params: Params, opt_state: Any, num_epochs: int, has_aux: bool = False):
     """``num_epochs`` full-batch gradient steps of ``opt`` on ``loss_fn`` (``lax.scan``).
+    With ``has_aux``, ``loss_fn`` returns ``(loss, aux)`` and each epoch's aux is kept.
 
     Returns:
-      ((params, opt_state), (loss per epoch, gradient norm per epoch)); the losses are
-      evaluated before each epoch's step.
+      ((params, opt_state), (loss per epoch, gradient norm per epoch[, aux per epoch]));
+      the losses (and aux) are evaluated before each epoch's step.
     """
 
     def epoch(carry, _):
         p, o = carry
-        loss, g = jax.value_and_grad(loss_fn)(p)
+        out, g = jax.value_and_grad(loss_fn, has_aux=has_aux)(p)
         updates, o = opt.update(g, o, p)
-        return (optax.apply_updates(p, updates), o), (loss, optax.tree.norm(g))
+        per_epoch = (out[0], optax.tree.norm(g), out[1]) if has_aux else (out,
+                                                                           optax.tree.norm(g))
+        return (optax.apply_updates(p, updates), o), per_epoch
 
     return jax.lax.scan(epoch, (params, opt_state), None, length=num_epochs)
 

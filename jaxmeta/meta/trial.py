@@ -84,6 +84,7 @@ class Prev(NamedTuple):
 
     @staticmethod
     def zeros(action_size: int) -> Prev:
+        """The trial-start inputs: no previous action, reward or episode end."""
         return Prev(jnp.zeros((action_size,)), jnp.zeros(()), jnp.zeros(()))
 
     def vector(self) -> Array:

@@ -32,12 +32,13 @@ class TrialBuffer:
 
     @property
     def capacity(self) -> int:
+        """How many trials the buffer holds (its leading axis; static)."""
         return self.data.traj.reward.shape[0]
 
 
 def init(example: Trial, capacity: int) -> TrialBuffer:
     """An empty buffer for ``capacity`` trials shaped like ``example`` (one stream ``[N]``;
-    only its shapes are used)."""
+    only its shapes and dtypes are used: arrays or ``jax.eval_shape``'s structs)."""
     check_positive("capacity", capacity)
     data = jax.tree.map(lambda x: jnp.zeros((capacity,) + x.shape, x.dtype), example)
     return TrialBuffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))

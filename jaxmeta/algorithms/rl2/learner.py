@@ -136,10 +136,10 @@ def trial_learner(family: TaskFamily, cfg: Any, agent: RecurrentAgent,
         aux_state = state.opt_state["aux"] if aux is None else aux.observe(
             state.opt_state["aux"], flat)
         opt = optimizer(c)
-        (params, opt_inner), (losses, gnorms) = ppo_epochs(
-            lambda p: total_loss(p, state, flat, adv, aux_state, k_aux)[0], opt,
-            state.params, state.opt_state["opt"], c.ppo.epochs)
-        _, extra = total_loss(state.params, state, flat, adv, aux_state, k_aux)
+        (params, opt_inner), (losses, gnorms, extra) = ppo_epochs(
+            lambda p: total_loss(p, state, flat, adv, aux_state, k_aux), opt, state.params,
+            state.opt_state["opt"], c.ppo.epochs, has_aux=True)
+        extra = jax.tree.map(lambda x: x[0], extra)  # before the first step, like the loss
         by_episode = episode_means(s.batches)
         pre, post = pre_post(by_episode)
         metrics = {"pre_return": pre, "post_return": post, "returns_by_episode": by_episode,
@@ -187,10 +187,17 @@ class _RL2Net(nn.Module):
     @nn.compact
     def __call__(self, carry, obs, prev_vec):
         carry, h = nn.GRUCell(self.gru_size, name="gru")(carry, jnp.concatenate([obs, prev_vec]))
-        dist = PolicyHead(self.policy_hidden, self.action_size, self.discrete, self.act,
-                          self.init_log_std, name="policy")(h)
-        value = MLP(self.value_hidden, 1, self.act, name="value")(h)[0]
-        return carry, AgentOut(dist, value)
+        return carry, AgentOut(*actor_critic_heads(self, h))
+
+
+def actor_critic_heads(net: nn.Module, x: jax.Array) -> tuple[tuple, jax.Array]:
+    """The policy head (``name="policy"``) and value MLP (``name="value"``) of a recurrent
+    net on features ``x``; call it inside ``net``'s compact ``__call__``. ``net`` has the
+    fields ``policy_hidden``, ``value_hidden``, ``action_size``, ``discrete``, ``act`` and
+    ``init_log_std``. Returns (the action distribution's parameters, V)."""
+    dist = PolicyHead(net.policy_hidden, net.action_size, net.discrete, net.act,
+                      net.init_log_std, name="policy")(x)
+    return dist, MLP(net.value_hidden, 1, net.act, name="value")(x)[0]
 
 
 def flax_agent(net: nn.Module, family: TaskFamily, carry_size: int, discrete: bool

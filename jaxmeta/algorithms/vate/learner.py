@@ -20,9 +20,8 @@ from jaxmeta.algorithms.vate import vae
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta import trial_buffer
-from jaxmeta.meta.trial import RecurrentAgent, Trial, check_trialable
+from jaxmeta.meta.trial import RecurrentAgent, Trial, check_trialable, trial
 from jaxmeta.protocol import MetaLearner
-from jaxmeta.rollout import Trajectory
 
 _VAE_PARTS = ("encoder", "mu", "log_std")
 
@@ -34,10 +33,15 @@ def _labels(params):
         k: "vae" if k[0] == "decoder" or k[1] in _VAE_PARTS else "rl" for k in flat})
 
 
-def _empty_stream(family: TaskFamily, cfg: VATEConfig) -> Trial:
-    n, o, a = cfg.trial.trial_episodes * family.horizon, family.obs_size, family.action_size
-    z = lambda *s: jnp.zeros(s, jnp.float32)
-    return Trial(Trajectory(z(n, o), z(n, a), z(n), z(n), z(n), z(n)), z(n, o), z(n))
+def _stream_shape(family: TaskFamily, agent: RecurrentAgent, episodes: int) -> Trial:
+    """The shapes of one trial stream (``Trial.flat()``), traced from the rollout itself
+    (nothing runs)."""
+
+    def one(key):
+        task = jax.tree.map(lambda x: x[0], family.sample_tasks(key, 1))
+        return trial(family, agent, agent.init(key), task, key, episodes)[0].flat()
+
+    return jax.eval_shape(one, jax.random.PRNGKey(0))
 
 
 def make_vate(family: TaskFamily, config: VATEConfig | None = None) -> MetaLearner:
@@ -64,7 +68,8 @@ def make_vate(family: TaskFamily, config: VATEConfig | None = None) -> MetaLearn
                                           "kl": terms.kl}
 
     aux = Auxiliary(
-        init=lambda: trial_buffer.init(_empty_stream(family, cfg), cfg.vae_buffer_trials),
+        init=lambda: trial_buffer.init(_stream_shape(family, agent, cfg.trial.trial_episodes),
+                                       cfg.vae_buffer_trials),
         observe=trial_buffer.add, loss=aux_loss)
 
     def optimizer(c):

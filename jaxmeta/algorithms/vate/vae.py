@@ -22,11 +22,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxmeta.algorithms.rl2.learner import flax_agent
+from jaxmeta.algorithms.rl2.learner import actor_critic_heads, flax_agent
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta.trial import AgentOut, RecurrentAgent, Trial, recurrent_inputs, unroll
-from jaxmeta.nets import MLP, PolicyHead, gaussian_kl
+from jaxmeta.nets import MLP, gaussian_kl
 
 Array = jax.Array
 Params = Any
@@ -56,10 +56,7 @@ class _VATENet(nn.Module):
         if not self.rl_into_encoder:
             belief = jax.lax.stop_gradient(belief)
         hyper = jnp.concatenate([obs, belief])
-        dist = PolicyHead(self.policy_hidden, self.action_size, self.discrete, self.act,
-                          self.init_log_std, name="policy")(hyper)
-        value = MLP(self.value_hidden, 1, self.act, name="value")(hyper)[0]
-        return carry, AgentOut(dist, value, (mu, log_std))
+        return carry, AgentOut(*actor_critic_heads(self, hyper), (mu, log_std))
 
 
 def vate_agent(family: TaskFamily, cfg: VATEConfig) -> RecurrentAgent:
