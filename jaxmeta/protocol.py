@@ -97,6 +97,8 @@ class MetaLearner(NamedTuple):
 
     ``config`` and ``family`` say what was built; ``name`` is the registry name
     (``algorithms.make`` sets it), so that a run can be rebuilt from its description.
+    ``init_env_steps`` is how many env steps ``init`` simulates (off-policy methods fill
+    their replay buffers before the first update; 0 for the others).
     """
 
     init: Callable[..., Any]
@@ -108,6 +110,7 @@ class MetaLearner(NamedTuple):
     sample: Callable[[Any, Array], Sample] | None = None
     meta_loss: Callable[[Params, Any, Sample], Array] | None = None
     name: str = ""
+    init_env_steps: int = 0
 
     def default_hyper(self) -> Hyper:
         """The hyperparameters of ``config`` (what ``init(key)`` uses)."""

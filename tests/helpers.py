@@ -17,12 +17,20 @@ TINY_RECURRENT_FLAT = dict(TINY_FLAT, gru_size=4, latent_size=2, decoder_hidden_
                            trial_episodes=2, eval_trials=2, vae_buffer_trials=32,
                            vae_batch_trials=2)
 
+# SAC / PEARL on the tiny navigation2d (horizon 10): 3 fixed tasks, 2 per update
+TINY_OFFPOLICY_FLAT = dict(hidden_sizes=(8,), encoder_hidden_sizes=(8,), latent_size=2,
+                           num_train_tasks=3, capacity=200, initial_steps=20,
+                           tasks_per_iteration=2, prior_steps=10, posterior_steps=10,
+                           extra_posterior_steps=10, train_steps=3, meta_batch_size=2,
+                           batch_size=16, context_size=8)
+
 
 def tiny_config(algo: str, **overrides):
     """The tiny config of ``algo`` with flat-named ``overrides`` (which it must have)."""
     cls = algorithms.config_class(algo)
     base = (TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig)
-            else TINY_RECURRENT_FLAT if issubclass(cls, algorithms.RL2Config) else TINY_FLAT)
+            else TINY_RECURRENT_FLAT if issubclass(cls, algorithms.RL2Config)
+            else TINY_OFFPOLICY_FLAT if issubclass(cls, algorithms.SACConfig) else TINY_FLAT)
     fields = config_lib.flat_fields(cls)
     return config_lib.replace(cls(), **{**{k: v for k, v in base.items() if k in fields},
                                         **overrides})

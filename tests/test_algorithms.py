@@ -53,7 +53,8 @@ def _count_eqns(jaxpr) -> tuple[int, set]:
 
 
 _STEPS = {"maml": "inner_steps", "meta_sgd": "inner_steps", "tesp": "inner_steps",
-          "adaptsv": "inner_steps", "rl2": "trial_episodes", "vate": "trial_episodes"}
+          "adaptsv": "inner_steps", "rl2": "trial_episodes", "vate": "trial_episodes",
+          "sac": "train_steps", "pearl": "train_steps"}
 
 
 @pytest.mark.parametrize("algo", list(_STEPS))
@@ -61,8 +62,12 @@ def test_update_is_one_program_without_python_loops(algo):
     """The traced program does not grow with tasks, episodes or inner steps (they are
     vmapped/scanned, not unrolled in Python) and contains no host callback."""
     sizes = {}
-    episodes = "trials_per_task" if _STEPS[algo] == "trial_episodes" else "inner_episodes"
-    for kw in ({}, {"meta_batch_size": 5, episodes: 4}, {_STEPS[algo]: 5}):
+    episodes = {"trial_episodes": "trials_per_task", "train_steps": "extra_posterior_steps"
+                }.get(_STEPS[algo], "inner_episodes")
+    more = 40 if _STEPS[algo] == "train_steps" else 4  # steps, not episodes, off-policy
+    batch = {"meta_batch_size": 3, "num_train_tasks": 5} if algo in ("sac", "pearl") else {
+        "meta_batch_size": 5}
+    for kw in ({}, {**batch, episodes: more}, {_STEPS[algo]: 5}):
         learner = tiny_learner(algo, **kw)
         state = learner.init(KEY)
         n, prims = _count_eqns(jax.make_jaxpr(learner.update)(state).jaxpr)

@@ -343,6 +343,12 @@ def test_configs_at_the_edges_train_through_the_cli(edge, tmp_path, record_prope
     (["--algo", "vate", "--decoder", "pixels"], {"decoder"}),
     (["--algo", "vate", "--reward-likelihood", "bernoulli"], {"reward_levels"}),
     (["--algo", "rl2", "--env-arg", "horizon=9000"], {"trial_episodes", "horizon"}),
+    (["--algo", "pearl", "--context-size", "0"], {"context_size"}),
+    (["--algo", "pearl", "--kl-weight=-1"], {"kl_weight"}),
+    (["--algo", "pearl", "--context-layout", "sarsa"], {"context_layout", "sars"}),
+    (["--algo", "sac", "--capacity", "100"], {"batch_size", "capacity"}),
+    (["--algo", "sac", "--prior-steps", "150"], {"prior_steps", "horizon"}),
+    (["--algo", "sac", "--env", "gridworld"], {"gridworld", "discrete"}),
 ])
 def test_cli_refuses_in_one_line_before_compiling(args, names, tmp_path, record_property):
     compiles = COMPILES[0]

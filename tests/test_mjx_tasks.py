@@ -43,6 +43,7 @@ def _rho_within(lo, hi):
 # name -> split -> predicate every sampled target must satisfy
 REGIONS = {
     "halfcheetah_vel": {"train": _within(0, 2), "ood": _within(-2, 0)},
+    "halfcheetah_vel_pearl": {"train": _within(0, 3), "ood": _within(3, 4)},
     "halfcheetah_vel_wide": {"train": _abs_within(0, 2), "ood": _abs_within(2, 3)},
     "ant_vel": {"train": _within(0, 3), "ood": _within(-3, 0)},
     "ant_vel_wide": {"train": _abs_within(0, 3), "ood": _abs_within(3, 4)},
@@ -127,6 +128,23 @@ def test_splits_draw_from_their_regions(name):
                 f"{name} {split}: median radius {np.median(rho):.4f}, law {law} gives {m:.4f}")
     if "_dir" in name:
         assert 0.35 < np.mean(_targets(name, "train") > 0) < 0.65  # both directions occur
+
+
+def test_pearl_cheetah_has_fixed_train_and_test_pools():
+    """PEARL's setting: 100 training and 30 test velocities, fixed by ``task_seed``, apart
+    from each other; every draw of a split comes from its pool."""
+    fam = H.family("halfcheetah_vel_pearl")
+    train, test = (np.asarray(p.target)[:, 0] for p in (fam.train_tasks(), fam.test_tasks()))
+    assert (len(set(train)), len(set(test))) == (100, 30)
+    assert not set(train) & set(test)
+    assert set(_targets("halfcheetah_vel_pearl", "train")[:, 0]) <= set(train)
+    got = _targets("halfcheetah_vel_pearl", "test")[:, 0]
+    assert set(got) == set(test)  # 400 draws with replacement reach all 30
+    once = np.asarray(fam.sample_tasks(jax.random.PRNGKey(3), 30, "test").target)[:, 0]
+    assert sorted(once) == sorted(test)  # 30 draws without replacement: the pool itself
+    assert fam.describe()["test_pool"] == 30 and fam.horizon == 200
+    with pytest.raises(ValueError, match="halfcheetah_vel has no fixed test set"):
+        H.family("halfcheetah_vel").test_tasks()
 
 
 @pytest.mark.parametrize("name", ["reacher2_target", "reacher4_target", "wheeled_goal",

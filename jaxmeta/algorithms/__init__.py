@@ -20,7 +20,9 @@ from jaxmeta.algorithms.baselines import (
     make_random_init,
 )
 from jaxmeta.algorithms.maml import MAMLConfig, make_maml
+from jaxmeta.algorithms.pearl import PEARLConfig, make_pearl
 from jaxmeta.algorithms.rl2 import RL2Config, make_rl2
+from jaxmeta.algorithms.sac import SACConfig, make_sac
 from jaxmeta.algorithms.tesp import PRESETS as TESP_PRESETS
 from jaxmeta.algorithms.tesp import AdaptSVConfig, TESPConfig, make_tesp
 from jaxmeta.algorithms.vate import PRESETS as VATE_PRESETS
@@ -71,6 +73,11 @@ _REGISTRY: dict[str, Entry] = {
                  "RL² (Duan et al. 2016): a GRU policy adapting within trials, PPO"),
     **{name: Entry(make_vate, VATEConfig, VATE_PRESETS[name], summary)
        for name, summary in _VATE_VARIANTS.items()},
+    "sac": Entry(make_sac, SACConfig, {},
+                 "SAC (Haarnoja et al. 2018) on fixed training tasks: twin Q, learned α"),
+    "pearl": Entry(make_pearl, PEARLConfig, {},
+                   "PEARL (Rakelly et al. 2019): product-of-Gaussians context encoder + SAC, "
+                   "posterior sampling"),
     "adaptsv": Entry(make_adaptsv, AdaptSVConfig, {},
                      "AdaptSV (TESP §5): a fast-updated task variable z, MAESN-like"),
     **{name: Entry(make_tesp, TESPConfig, TESP_PRESETS[name], summary)
@@ -127,7 +134,7 @@ def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
 
 
 __all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaLearner",
-           "MultiTaskConfig", "RL2Config", "Sample", "TESPConfig", "VATEConfig", "apply_preset",
-           "config_class", "config_with", "entry", "make", "make_adaptsv", "make_maml",
-           "make_oracle", "make_pretrained", "make_random_init", "make_rl2", "make_tesp",
-           "make_vate", "names"]
+           "MultiTaskConfig", "PEARLConfig", "RL2Config", "SACConfig", "Sample", "TESPConfig",
+           "VATEConfig", "apply_preset", "config_class", "config_with", "entry", "make",
+           "make_adaptsv", "make_maml", "make_oracle", "make_pearl", "make_pretrained",
+           "make_random_init", "make_rl2", "make_sac", "make_tesp", "make_vate", "names"]

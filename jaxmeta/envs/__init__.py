@@ -16,6 +16,7 @@ from jaxmeta.envs.locomotion import (
     AntVelWide,
     HalfCheetahDir,
     HalfCheetahVel,
+    HalfCheetahVelPEARL,
     HalfCheetahVelWide,
     HumanoidDir,
     HumanoidVel,
@@ -36,7 +37,7 @@ from jaxmeta.envs.wrappers import FixedTask, Wrapper, brax_env
 
 _PURE_JAX = (Navigation2D, Navigation2DSparse, Gridworld)
 _MJX = (
-    HalfCheetahVel, HalfCheetahVelWide, HalfCheetahDir,
+    HalfCheetahVel, HalfCheetahVelPEARL, HalfCheetahVelWide, HalfCheetahDir,
     AntDir, AntDirLowFriction, AntDirCrippled, AntVel, AntVelWide, AntVel2D, AntGoal,
     HumanoidDir, HumanoidVel, HumanoidVelWide,
     WheeledGoal, AntTarget, Reacher2Target, Reacher4Target,

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 Array = jax.Array
@@ -122,6 +123,12 @@ class TaskFamily(abc.ABC):
             return self.task_features(jax.tree.map(lambda x: x[0], tasks))
 
         return int(jax.eval_shape(features_of_one, jax.random.PRNGKey(0)).shape[0])
+
+    def action_bounds(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The box ``(low, high)`` (numpy, ``[action_size]``) that ``step`` clips continuous
+        actions to, so that a squashed policy (SAC's tanh) can be scaled onto it;
+        ``None`` when the family has no such box (discrete actions)."""
+        return None
 
     def check_action(self, action: Array) -> None:
         """Raises at trace time when ``action`` does not have shape ``[action_size]``."""

@@ -114,6 +114,22 @@ class HalfCheetahVel(_VelocityTasks, _Cheetah):
         return -jnp.abs(v - task.target[0]) - self.ctrl_cost * jnp.sum(ctrl**2)
 
 
+class HalfCheetahVelPEARL(HalfCheetahVel):
+    """PEARL's cheetah velocity (Rakelly et al. 2019; katerakelly/oyster ``HalfCheetahVelEnv``
+    with ``cheetah-vel.json``): r = −|v_x − v*| − 0.05‖a‖² as in :class:`HalfCheetahVel`,
+    v* ~ U[0, 3], fixed pools of 100 training and 30 test velocities, horizon 200.
+    ``ood``: U[3, 4] afresh."""
+
+    name = "halfcheetah_vel_pearl"
+    velocity_range = (0.0, 3.0)
+    ood_range = (3.0, 4.0)
+
+    def __init__(self, horizon: int = 200, num_train_tasks: int | None = 100,
+                 num_test_tasks: int | None = 30, **kwargs):
+        super().__init__(horizon=horizon, num_train_tasks=num_train_tasks,
+                         num_test_tasks=num_test_tasks, **kwargs)
+
+
 class HalfCheetahVelWide(HalfCheetahVel):
     """Goal velocity over U[−2, 2]: r = −|v_x − v*| − 0.05‖a‖².
 

@@ -192,7 +192,10 @@ class MJXFamily(TaskFamily):
       num_train_tasks: when set, ``train`` draws from a fixed pool of this many tasks made
         from ``task_seed`` (TESP's fixed training targets); ``None`` samples ``train``
         afresh from the distribution every call (MAML's velocity tasks).
-      task_seed: seed of the fixed training pool.
+      num_test_tasks: when set, ``test`` draws from a fixed pool of this many tasks
+        (PEARL's 30 held-out velocities), made from ``task_seed`` apart from the
+        training pool; ``None`` samples ``test`` afresh.
+      task_seed: seed of the fixed pools.
       iterations, ls_iterations: override the family's solver iterations (``None`` keeps
         the documented default). Fewer is faster and drifts further from a converged
         solve: brax's ant setting (1, 4) runs 2.8× faster than ours (4, 8) on a CPU but
@@ -217,9 +220,9 @@ class MJXFamily(TaskFamily):
     target_kind: str  # what MJXTask.target means: a key of TARGET_KINDS
 
     def __init__(self, horizon: int = 200, num_train_tasks: int | None = None,
-                 task_seed: int = 0, iterations: int | None = None,
-                 ls_iterations: int | None = None, physics: str = "auto",
-                 threads: int | None = None):
+                 task_seed: int = 0, num_test_tasks: int | None = None,
+                 iterations: int | None = None, ls_iterations: int | None = None,
+                 physics: str = "auto", threads: int | None = None):
         check_positive("horizon", horizon)
         self.physics = resolve_physics(physics)
         if iterations is not None:
@@ -228,12 +231,15 @@ class MJXFamily(TaskFamily):
         if ls_iterations is not None:
             check_positive("ls_iterations", ls_iterations)
             self.ls_iterations = ls_iterations
-        if num_train_tasks is not None:
-            check_positive("num_train_tasks", num_train_tasks)
+        for name, n in (("num_train_tasks", num_train_tasks),
+                        ("num_test_tasks", num_test_tasks)):
+            if n is not None:
+                check_positive(name, n)
         if not isinstance(task_seed, int):
             raise ValueError(f"task_seed must be an int, got {task_seed!r}")
         self.horizon = horizon
         self.num_train_tasks = num_train_tasks
+        self.num_test_tasks = num_test_tasks
         self.task_seed = task_seed
         self.mj_model = load_model(asset_path(self.xml), self.solver, self.iterations,
                                    self.ls_iterations)
@@ -293,6 +299,11 @@ class MJXFamily(TaskFamily):
     def _example_task(self) -> MJXTask:
         return jax.tree.map(lambda x: x[0], self.draw_tasks(jax.random.PRNGKey(0), 1, "train"))
 
+    def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """The actuators' control range (``step`` clips actions to it)."""
+        r = np.asarray(self.mj_model.actuator_ctrlrange, np.float32)
+        return r[:, 0].copy(), r[:, 1].copy()
+
     @property
     def goal_position(self) -> bool:
         """Whether ``task.target`` is an xy position in the world (renders draw it)."""
@@ -302,10 +313,10 @@ class MJXFamily(TaskFamily):
     def sample_tasks(self, key: Array, n: int, split: str = "train") -> MJXTask:
         check_positive("n", n)
         check_split(split)
-        if split == "train" and self.num_train_tasks is not None:
-            pool = self.train_tasks()
-            idx = jax.random.choice(split_key(key, split), self.num_train_tasks, (n,),
-                                    replace=n > self.num_train_tasks)
+        pooled = {"train": self.num_train_tasks, "test": self.num_test_tasks}.get(split)
+        if pooled is not None:
+            pool = self.train_tasks() if split == "train" else self.test_tasks()
+            idx = jax.random.choice(split_key(key, split), pooled, (n,), replace=n > pooled)
             return jax.tree.map(lambda x: x[idx], pool)
         return self.draw_tasks(split_key(key, split), n, split)
 
@@ -315,6 +326,13 @@ class MJXFamily(TaskFamily):
             raise ValueError(f"{self.name} has no fixed training set (num_train_tasks=None)")
         key = split_key(jax.random.PRNGKey(self.task_seed), "train")
         return self.draw_tasks(key, self.num_train_tasks, "train")
+
+    def test_tasks(self) -> MJXTask:
+        """The fixed held-out pool (``num_test_tasks`` tasks from ``task_seed``)."""
+        if self.num_test_tasks is None:
+            raise ValueError(f"{self.name} has no fixed test set (num_test_tasks=None)")
+        key = split_key(jax.random.PRNGKey(self.task_seed), "test")
+        return self.draw_tasks(key, self.num_test_tasks, "test")
 
     def model_for(self, task: MJXTask) -> mjx.Model:
         """The ``mjx.Model`` of ``task``: nominal, or with its dynamics scales applied."""
@@ -378,6 +396,7 @@ class MJXFamily(TaskFamily):
                    f"ls_iterations={self.ls_iterations})",
             model=os.path.basename(self.xml),
             train_pool=self.num_train_tasks,
+            test_pool=self.num_test_tasks,
             target=f"{self.target_kind}: {TARGET_KINDS[self.target_kind]}",
         )
         return out

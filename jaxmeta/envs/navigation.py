@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import struct
 
 from jaxmeta.config import check_positive, check_range
@@ -86,6 +87,11 @@ class Navigation2D(TaskFamily):
 
     def task_features(self, task: NavTask) -> Array:
         return task.goal
+
+    def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Each velocity component is clipped to [−max_speed, max_speed]."""
+        high = np.full((self.action_size,), self.max_speed, np.float32)
+        return -high, high
 
 
 class Navigation2DSparse(Navigation2D):

@@ -50,6 +50,8 @@ ENTRIES = {
     "oracle": ("oracle", *NAV, {}, 4, 2, True),
     "rl2": ("rl2", *NAV, {}, 4, 2, False),
     "vate": ("vate", *NAV, {}, 4, 2, True),
+    "sac": ("sac", *NAV, {}, 4, 2, False),
+    "pearl": ("pearl", *NAV, {}, 4, 2, True),
     "maml_halfcheetah_vel": ("maml", "halfcheetah_vel", {"horizon": 5, "physics": "mjx"},
                              {"outer": "ppo", "meta_gradient": "first_order"}, 1, 1, False),
 }

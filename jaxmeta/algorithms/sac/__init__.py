@@ -1,0 +1,13 @@
+"""Soft actor-critic on fixed training tasks, and the off-policy learner PEARL wires."""
+
+from jaxmeta.algorithms.sac.config import CollectConfig, SACConfig, SoftACConfig
+from jaxmeta.algorithms.sac.learner import (
+    ContextEncoder,
+    Transition,
+    kl_to_unit,
+    make_sac,
+    offpolicy_learner,
+)
+
+__all__ = ["CollectConfig", "ContextEncoder", "SACConfig", "SoftACConfig", "Transition",
+           "kl_to_unit", "make_sac", "offpolicy_learner"]
