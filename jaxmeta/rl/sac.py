@@ -31,9 +31,9 @@ def tanh_gaussian_sample(key: Array, mean: Array, log_std: Array) -> tuple[Array
     """a = tanh(u), u ~ N(mean, σ²) (reparameterised), and log π(a) with the change of
     variables: Σ_i [log N(u_i) − log(1 − tanh(u_i)²)], the last term computed stably as
     2(log 2 − u − softplus(−2u))."""
-    u = mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
-    z = (u - mean) / jnp.exp(log_std)
-    logp_u = jnp.sum(-0.5 * z**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
+    eps = jax.random.normal(key, mean.shape)
+    u = mean + jnp.exp(log_std) * eps
+    logp_u = jnp.sum(-0.5 * eps**2 - log_std - 0.5 * jnp.log(2 * jnp.pi), axis=-1)
     correction = jnp.sum(2.0 * (jnp.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
     return jnp.tanh(u), logp_u - correction
 

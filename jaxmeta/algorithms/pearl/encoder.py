@@ -51,6 +51,7 @@ def pearl_encoder(family: TaskFamily, cfg: PEARLConfig) -> ContextEncoder:
 
     return ContextEncoder(
         latent_size=latent,
+        context_size=e.context_size,
         init=lambda key: net.init(key, np.zeros((width,), np.float32)),
         posterior=posterior,
         kl_weight=lambda c: c.encoder.kl_weight,

@@ -71,6 +71,7 @@ class ContextEncoder(NamedTuple):
 
     Attributes:
       latent_size: the size of z.
+      context_size: transitions per task in each training step's context.
       init: ``key -> encoder parameters``.
       posterior: ``(params, context [N], weight [N]) -> (mean [L], var [L])`` of q(z | c)
         over the transitions with weight 1 (the prior N(0, I) when none has).
@@ -79,6 +80,7 @@ class ContextEncoder(NamedTuple):
     """
 
     latent_size: int
+    context_size: int
     init: Callable[[Array], Params]
     posterior: Callable[[Params, Transition, Array], tuple[Array, Array]]
     kl_weight: Callable[[Any], Array]
@@ -135,7 +137,6 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
     actor_net = MLP(tuple(cfg.sac.hidden_sizes), 2 * a_size, cfg.sac.activation)
     critic_net = MLP(tuple(cfg.sac.hidden_sizes), 1, cfg.sac.activation)
     target_entropy = -cfg.sac.target_entropy_scale * a_size
-    context_size = getattr(getattr(cfg, "encoder", None), "context_size", 0)
 
     def policy(actor, x, key, deterministic=False):
         out = actor_net.apply(actor, x)
@@ -170,7 +171,7 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
 
     def posterior_z(params, enc_buf, key):
         k_ctx, k_z = jax.random.split(key)
-        ctx = buffer.sample(enc_buf, k_ctx, context_size)
+        ctx = buffer.sample(enc_buf, k_ctx, encoder.context_size)
         mean, var = encoder.posterior(params["encoder"], ctx, ctx.mask)
         return mean + jnp.sqrt(var) * jax.random.normal(k_z, mean.shape)
 
@@ -271,7 +272,7 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
         if encoder is None:
             z, kl = jnp.zeros((m, 0)), jnp.zeros(())
         else:
-            ctx = buffer.sample_rows(mem["enc"], k_ctx, rows, context_size)
+            ctx = buffer.sample_rows(mem["enc"], k_ctx, rows, encoder.context_size)
             mean, var = jax.vmap(encoder.posterior, (None, 0, 0))(params["encoder"], ctx,
                                                                   ctx.mask)
             z = mean + jnp.sqrt(var) * jax.random.normal(k_z, mean.shape)
@@ -321,8 +322,7 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
                                                                            col.train_steps))
         prior, post, extra = s.batches
         ret = lambda tr: jnp.sum(tr.reward * tr.mask, -1).mean()
-        metrics = {**jax.tree.map(jnp.mean, ms), "prior_return": ret(prior),
-                   "pre_return": ret(prior)}
+        metrics = {**jax.tree.map(jnp.mean, ms), "pre_return": ret(prior)}
         # the posterior episodes' return (the prior's when the schedule has none)
         metrics["post_return"] = jnp.concatenate(
             [jnp.sum(e.reward * e.mask, -1).reshape(-1) for e in (post, extra)]).mean(
