@@ -81,7 +81,8 @@ def train_method(learner, run_dir: str | Path, s: dict, seed: int, resume: bool,
 
     Returns the record's common part: the wall-clock summed over the invocations that
     trained this run (``previous``: its last record, for a resumed run), the run
-    directory, env steps per iteration (all seeds) and the config."""
+    directory, env steps per iteration and those ``init`` simulates before the first
+    (off-policy replay filling; both over all seeds) and the config."""
     run_dir = Path(run_dir)
     every = s["eval_every"] if every is None else every
     t0 = time.time()
@@ -97,6 +98,7 @@ def train_method(learner, run_dir: str | Path, s: dict, seed: int, resume: bool,
     return {"wall_seconds": sum(passes), "wall_seconds_by_pass": passes,
             "run_dir": str(run_dir),
             "env_steps_per_iteration": None if steps is None else steps * s["seeds"],
+            "init_env_steps": learner.init_env_steps * s["seeds"],
             "config": config_lib.to_dict(learner.config)}
 
 
