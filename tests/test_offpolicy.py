@@ -10,8 +10,8 @@ import pytest
 
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
-from jaxmeta.algorithms.pearl import PEARLConfig, product_of_gaussians
-from jaxmeta.algorithms.sac import SACConfig, kl_to_unit
+from jaxmeta.algorithms.pearl import PEARLConfig, context_features, product_of_gaussians
+from jaxmeta.algorithms.sac import SACConfig, Transition, kl_to_unit
 from jaxmeta.meta import buffer
 from jaxmeta.rl import sac
 from tests.helpers import tiny_config, tiny_family
@@ -131,6 +131,29 @@ def test_product_of_gaussians_and_kl_against_numpy():
     kl = 0.5 * np.sum(var[0] + mu[0] ** 2 - 1 - np.log(var[0]))
     np.testing.assert_allclose(kl_to_unit(jnp.asarray(mu[0]), jnp.asarray(var[0])), kl,
                                rtol=1e-5)
+
+
+def test_context_layouts_and_action_bounds():
+    """A context transition is [s, a, r] or [s, a, r, s']; the squashed policy's actions
+    land inside the family's box (navigation: ±max_speed; MuJoCo: the control range)."""
+    t = Transition(obs=jnp.array([1.0, 2.0]), action=jnp.array([3.0]), reward=jnp.array(4.0),
+                   next_obs=jnp.array([5.0, 6.0]), terminal=jnp.array(0.0),
+                   mask=jnp.array(1.0))
+    np.testing.assert_array_equal(context_features(t, "sar"), [1, 2, 3, 4])
+    np.testing.assert_array_equal(context_features(t, "sars"), [1, 2, 3, 4, 5, 6])
+    low, high = envs.make("navigation2d", max_speed=0.3).action_bounds()
+    np.testing.assert_allclose(high, [0.3, 0.3])
+    np.testing.assert_array_equal(low, -high)
+    cheetah = envs.make("halfcheetah_vel_pearl", physics="mujoco").action_bounds()
+    np.testing.assert_array_equal(np.stack(cheetah), [[-1.0] * 6, [1.0] * 6])
+    assert envs.make("gridworld").action_bounds() is None
+    learner = algorithms.make("sac", envs.make("navigation2d", horizon=10, max_speed=0.3),
+                              tiny_config("sac"))
+    params = learner.init(KEY).params
+    big = jnp.array([50.0, -50.0])  # far from the origin: the policy's mean saturates
+    for k in range(8):
+        a = np.asarray(learner.act(params, big * k, jax.random.PRNGKey(k)))
+        assert np.all(np.abs(a) <= 0.3 + 1e-6), a
 
 
 @pytest.mark.parametrize("edit, match", [
