@@ -138,7 +138,7 @@ def test_context_layouts_and_action_bounds():
     land inside the family's box (navigation: ±max_speed; MuJoCo: the control range)."""
     t = Transition(obs=jnp.array([1.0, 2.0]), action=jnp.array([3.0]), reward=jnp.array(4.0),
                    next_obs=jnp.array([5.0, 6.0]), terminal=jnp.array(0.0),
-                   mask=jnp.array(1.0))
+                   mask=jnp.array(1.0), critic_reward=jnp.array(-7.0))
     np.testing.assert_array_equal(context_features(t, "sar"), [1, 2, 3, 4])
     np.testing.assert_array_equal(context_features(t, "sars"), [1, 2, 3, 4, 5, 6])
     low, high = envs.make("navigation2d", max_speed=0.3).action_bounds()
@@ -163,10 +163,30 @@ def test_context_layouts_and_action_bounds():
     (dict(context_layout="sarsa"), r"context_layout='sarsa' is not valid.*'sar', 'sars'"),
     (dict(meta_batch_size=4), "meta_batch_size=4 is more than num_train_tasks=3"),
     (dict(capacity=16, context_size=32, batch_size=8), "context_size=32 is more than capacity"),
+    (dict(critic_reward="shaped"), r"critic_reward='shaped' is not valid.*'env', 'dense'"),
 ])
 def test_bad_pearl_configs_are_refused(edit, match):
     with pytest.raises(ValueError, match=match):
         tiny_config("pearl", **edit)
+
+
+def test_dense_critic_reward_on_sparse_navigation():
+    """``critic_reward="dense"``: the buffers keep the sparse env reward (what the context
+    and the returns read) and, beside it, −distance to the goal for the Bellman target;
+    with ``env`` the two coincide."""
+    fam = envs.make("navigation2d_sparse", horizon=10, max_speed=0.3)
+    for mode in ("dense", "env"):
+        learner = algorithms.make("pearl", fam, tiny_config("pearl", critic_reward=mode))
+        mem = learner.init(KEY).opt_state["memory"]
+        rl, tasks = mem["rl"], mem["tasks"]
+        n = int(rl.size[0])
+        tr = jax.tree.map(lambda x: np.asarray(x[:, :n]), rl.data)
+        d = np.linalg.norm(tr.next_obs - np.asarray(tasks.goal)[:, None], axis=-1)
+        np.testing.assert_allclose(tr.reward, np.where(d <= 0.2, 1 - d, 0.0), atol=1e-6)
+        want = -d if mode == "dense" else tr.reward
+        np.testing.assert_allclose(tr.critic_reward, want, atol=1e-6)
+    state = fam.reset(KEY, jax.tree.map(lambda x: x[0], tasks))
+    assert envs.make("navigation2d").dense_reward(state, tasks) is state.reward  # default
 
 
 def test_schedules_that_cannot_run_are_refused_before_tracing():

@@ -130,6 +130,14 @@ class TaskFamily(abc.ABC):
         ``None`` when the family has no such box (discrete actions)."""
         return None
 
+    def dense_reward(self, state: EnvState, task: Task) -> Array:
+        """A dense counterpart of the reward of the transition that led to ``state``, for
+        learners that train a critic on a shaped signal while their policy or context
+        sees ``state.reward`` (PEARL on sparse navigation). Default: ``state.reward``
+        itself; sparse families override it."""
+        del task
+        return state.reward
+
     def check_action(self, action: Array) -> None:
         """Raises at trace time when ``action`` does not have shape ``[action_size]``."""
         if jnp.shape(action) != (self.action_size,):

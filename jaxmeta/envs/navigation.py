@@ -104,6 +104,8 @@ class Navigation2DSparse(Navigation2D):
       except inside the goal radius 0.2 (boundary included). PEARL's ``SparsePointEnv``
       (katerakelly/oyster, ``point_robot.py``) masks the dense reward −d to the goal radius
       (``sparsify_rewards``) and adds 1 there.
+    * :meth:`dense_reward` is that dense reward −d, which PEARL's critic trains on while
+      its encoder reads the sparse one.
     """
 
     name = "navigation2d_sparse"
@@ -132,3 +134,7 @@ class Navigation2DSparse(Navigation2D):
         """r = 1 − d inside the goal radius (d ≤ 0.2), else 0."""
         d = jnp.linalg.norm(pos - task.goal)
         return jnp.where(d <= self.goal_radius, 1.0 - d, 0.0)
+
+    def dense_reward(self, state: EnvState, task: NavTask) -> Array:
+        """−d, the distance to the goal after the move (the reward before sparsifying)."""
+        return -jnp.linalg.norm(state.physics - task.goal)

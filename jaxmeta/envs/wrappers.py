@@ -63,6 +63,12 @@ class Wrapper(TaskFamily):
     def task_features(self, task: Any) -> Array:
         return self.family.task_features(task)
 
+    def action_bounds(self) -> Any:
+        return self.family.action_bounds()
+
+    def dense_reward(self, state: EnvState, task: Any) -> Array:
+        return self.family.dense_reward(state, task)
+
     def describe(self) -> dict[str, Any]:
         return {**self.family.describe(), "wrapper": type(self).__name__}
 
@@ -79,8 +85,10 @@ class FixedTask(Wrapper):
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), self.task)
 
 
-def brax_env(family: TaskFamily, task: Any):
-    """One task of ``family`` as a ``brax.envs.base.Env`` (same model, same step)."""
+def brax_env(family: TaskFamily, task: Any, action_box: tuple[Any, Any] | None = None):
+    """One task of ``family`` as a ``brax.envs.base.Env`` (same model, same step). With
+    ``action_box = (low, high)``, actions in [−1, 1] (a squashed policy's, Brax SAC's) are
+    scaled onto that box first, as jaxmeta's SAC scales its own."""
     from brax.envs.base import Env, State
 
     class TaskEnv(Env):
@@ -102,6 +110,9 @@ def brax_env(family: TaskFamily, task: Any):
                          metrics={}, info={})
 
         def step(self, state, action):
+            if action_box is not None:
+                low, high = action_box
+                action = low + 0.5 * (action + 1.0) * (high - low)
             s = family.step(state.pipeline_state, action, task)
             return state.replace(pipeline_state=s, obs=s.obs, reward=s.reward, done=s.done)
 

@@ -16,6 +16,8 @@ from jaxmeta.config import (
     traced,
 )
 
+CRITIC_REWARDS = ("env", "dense")
+
 
 @dataclasses.dataclass(frozen=True)
 class SoftACConfig(Section):
@@ -23,7 +25,11 @@ class SoftACConfig(Section):
     tanh-Gaussian actor and the two critics, Adam per part, targets by Polyak averaging
     with rate ``tau``; the Bellman target scales rewards by ``reward_scale`` (PEARL's
     knob for the entropy weight). The temperature α starts at ``init_alpha`` and, with
-    ``learn_alpha``, is tuned to the target entropy −``target_entropy_scale``·|A|."""
+    ``learn_alpha``, is tuned to the target entropy −``target_entropy_scale``·|A|.
+    ``critic_reward``: the reward in the Bellman target, ``env`` (the family's) or
+    ``dense`` (:meth:`~jaxmeta.envs.base.TaskFamily.dense_reward`, e.g. −distance on
+    ``navigation2d_sparse``, as PEARL trains its critic there; policy returns and PEARL's
+    context keep the env's reward)."""
 
     hidden_sizes: tuple[int, ...] = (256, 256)
     activation: str = "relu"
@@ -37,6 +43,7 @@ class SoftACConfig(Section):
     init_alpha: float = 1.0
     learn_alpha: bool = True
     target_entropy_scale: float = 1.0
+    critic_reward: str = "env"
 
     def __post_init__(self):
         self._coerce_tuples()
@@ -51,6 +58,7 @@ class SoftACConfig(Section):
         check_range("init_alpha", self.init_alpha, lo=0, lo_open=True)
         check_bool("learn_alpha", self.learn_alpha)
         check_range("target_entropy_scale", self.target_entropy_scale)
+        check_choice("critic_reward", self.critic_reward, CRITIC_REWARDS)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -51,7 +51,8 @@ class Transition(NamedTuple):
     ``action`` is the policy's squashed action in [−1, 1] (the env receives it scaled to
     the family's :meth:`~jaxmeta.envs.base.TaskFamily.action_bounds`); ``terminal`` marks
     a true end of the episode, not the time limit (no bootstrapping through it);
-    ``mask`` is 0 on the padded steps after one.
+    ``mask`` is 0 on the padded steps after one; ``critic_reward`` is the reward the
+    Bellman target reads (``reward`` itself unless ``critic_reward="dense"``).
     """
 
     obs: Array
@@ -60,6 +61,7 @@ class Transition(NamedTuple):
     next_obs: Array
     terminal: Array
     mask: Array
+    critic_reward: Array
 
     def env_steps(self) -> int:
         """Simulated env steps held here (padded steps included, as for trajectories)."""
@@ -137,6 +139,7 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
     actor_net = MLP(tuple(cfg.sac.hidden_sizes), 2 * a_size, cfg.sac.activation)
     critic_net = MLP(tuple(cfg.sac.hidden_sizes), 1, cfg.sac.activation)
     target_entropy = -cfg.sac.target_entropy_scale * a_size
+    dense = cfg.sac.critic_reward == "dense"
 
     def policy(actor, x, key, deterministic=False):
         out = actor_net.apply(actor, x)
@@ -156,7 +159,9 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
             a, _ = policy(actor, jnp.concatenate([st.obs, z]), k, deterministic)
             nxt = family.step(st, low + 0.5 * (a + 1.0) * (high - low), task)
             terminal = nxt.done * (nxt.t < h)
-            tr = Transition(st.obs, a, nxt.reward * alive, nxt.obs, terminal * alive, alive)
+            r_critic = family.dense_reward(nxt, task) if dense else nxt.reward
+            tr = Transition(st.obs, a, nxt.reward * alive, nxt.obs, terminal * alive, alive,
+                            r_critic * alive)
             return (nxt, alive * (1.0 - nxt.done)), tr
 
         _, tr = jax.lax.scan(body, (family.reset(k_reset, task), jnp.ones(())),
@@ -202,7 +207,7 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
     def example_transition():
         o = jnp.zeros((family.obs_size,))
         return Transition(o, jnp.zeros((a_size,)), jnp.zeros(()), o, jnp.zeros(()),
-                          jnp.zeros(()))
+                          jnp.zeros(()), jnp.zeros(()))
 
     def init_params(key):
         k_a, k_q, k_e = jax.random.split(key, 3)
@@ -287,8 +292,9 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
         alpha = jnp.exp(params["log_alpha"])
         sg = jax.lax.stop_gradient
         a_next, logp_next = policy(sg(params["actor"]), x_next, k_next)
-        y = sac.soft_target(t.reward, t.terminal, critics(params["target"], x_next, a_next),
-                            logp_next, sg(alpha), c.sac.gamma, c.sac.reward_scale)
+        y = sac.soft_target(t.critic_reward, t.terminal,
+                            critics(params["target"], x_next, a_next), logp_next, sg(alpha),
+                            c.sac.gamma, c.sac.reward_scale)
         q = critics(params["critic"], x, t.action)
         critic_loss = sac.critic_loss(q, y, t.mask)
         a_pi, logp = policy(params["actor"], x_pi, k_pi)
