@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small pearl-small bench-offpolicy clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -91,6 +91,19 @@ vate-small: $(STAMP)
 	$(BIN)/python experiments/vate/report.py --results experiments/vate/results/halfcheetah_vel_small.json
 	$(BIN)/python experiments/vate/belief.py --run runs/vate/gridworld_small/vate \
 	  --out experiments/vate/results/belief_gridworld.png
+
+# PEARL against MAML (TRPO) and RL² on sparse 2D navigation and PEARL's half-cheetah
+# velocity, at the small scale on a CPU (C MuJoCo), then figures and tables (~1.5 h on 2 cores).
+pearl-small: $(STAMP)
+	for f in navigation2d_sparse halfcheetah_vel_pearl; do \
+	  $(BIN)/python experiments/pearl/run.py --family $$f --scale small || exit 1; \
+	  $(BIN)/python experiments/pearl/report.py \
+	    --results experiments/pearl/results/$${f}_small.json || exit 1; done
+
+# SAC and PEARL training throughput (1 and 4 seeds, where the time goes, compile) and Brax's
+# SAC against jaxmeta's on one navigation2d task (~10 min on 2 cores).
+bench-offpolicy: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset offpolicy --record benchmarks/RESULTS.md
 
 # RL² and VATE meta-training throughput on gridworld and halfcheetah_vel (~10 min on 2 cores).
 bench-context: $(STAMP)

@@ -73,6 +73,8 @@ def test_fixed_task_and_brax_env_step_like_the_family():
     assert fixed.task_feature_size == family.task_feature_size
     assert (fixed.name, fixed.horizon, fixed.max_speed) == (family.name, 10, family.max_speed)
     assert fixed.env_spec is None and family.env_spec.overrides == {"horizon": 10}
+    np.testing.assert_array_equal(np.stack(fixed.action_bounds()),
+                                  np.stack(family.action_bounds()))
     env = brax_env(family, task)
     key, action = jax.random.PRNGKey(2), np.array([0.3, -0.2], np.float32)
     b = env.step(env.reset(key), action)
@@ -247,3 +249,69 @@ def test_bad_input_is_refused_before_compiling():
     quick = suites.PRESETS["quick"]
     assert suites.suite_family(quick, ("compile",)) == quick.compile_family
     assert suites.suite_family(quick, ("sweep", "raw_sim")) == quick.family
+
+
+TINY_OFFPOLICY = suites.Suite(
+    family="navigation2d", horizon=5, algos=("sac", "pearl"),
+    sizes=dict(hidden_sizes=(8,), encoder_hidden_sizes=(8,), latent_size=2, num_train_tasks=3,
+               capacity=100, initial_steps=10, tasks_per_iteration=2, prior_steps=10,
+               posterior_steps=5, extra_posterior_steps=5, train_steps=3, meta_batch_size=2,
+               batch_size=8, context_size=4),
+    kinds=("offpolicy", "brax_sac"), offpolicy_seeds=(1, 2), iterations=2, repeats=1,
+    sac_family="navigation2d",
+    sac_sizes=dict(hidden_sizes=(8,), batch_size=8, num_train_tasks=1, capacity=1000,
+                   initial_steps=200, prior_steps=200, train_steps=100, meta_batch_size=1),
+    sac_env_steps=400)
+
+
+def test_tiny_offpolicy_suite_end_to_end():
+    """SAC and PEARL rows and the Brax SAC comparison: env and gradient steps against a
+    hand count, rates against the timed calls, the split of an update into its parts."""
+    rows = suites.run_suite(TINY_OFFPOLICY, log=lambda _: None)["rows"]
+    off = [r for r in rows if r["kind"] == "offpolicy"]
+    assert [(r["algo"], r["seeds"]) for r in off] == [("sac", 1), ("sac", 2), ("pearl", 1),
+                                                      ("pearl", 2)]
+    for r in off:
+        # hand count: SAC collects prior + posterior + extra steps on 2 tasks (it has no
+        # latent, the names only schedule); 3 gradient steps per update
+        assert r["env_steps_per_update"] == 2 * (10 + 5 + 5)
+        calls = r["seeds"] * TINY_OFFPOLICY.iterations
+        assert r["env_steps_per_s"] * r["median_s"] == pytest.approx(calls * 40)
+        assert r["grad_steps_per_s"] * r["median_s"] == pytest.approx(calls * 3)
+        t = r["time_split"]
+        assert t["total_s"] == r["median_s"] and t["collection_s"] > 0
+        assert t["gradient_steps_s"] == pytest.approx(max(r["median_s"] - t["collection_s"], 0))
+        assert ("critic_step_s" in r) == (r["seeds"] == 1)
+    pearl = next(r for r in off if r["algo"] == "pearl" and r["seeds"] == 1)
+    assert pearl["encoder_step_s"] == pytest.approx(
+        max(pearl["grad_step_s"] - pearl["sac_grad_step_s"], 0))
+    assert pearl["critic_step_s"] > 0 and pearl["actor_step_s"] > 0
+
+    brax_row = next(r for r in rows if r["kind"] == "brax_sac")
+    # 200 steps per update = 2 episodes of navigation2d's horizon 100 side by side; Brax
+    # steps 2 envs and takes 100 / 200 × 2 = 1 gradient step per step of them
+    assert (brax_row["num_envs"], brax_row["env_steps"]) == (2, 400)
+    assert brax_row["grad_steps_per_env_step"] == pytest.approx(100 / 200)
+    assert len(brax_row["brax_sps_per_epoch"]) == 2
+    assert brax_row["brax_env_steps_per_s"] == brax_row["brax_sps_per_epoch"][1]
+    assert brax_row["ratio_jaxmeta_to_brax"] == pytest.approx(
+        brax_row["jaxmeta_env_steps_per_s"] / brax_row["brax_env_steps_per_s"])
+    assert np.isfinite(brax_row["jaxmeta_return"]) and np.isfinite(brax_row["brax_return"])
+    md = report.markdown({"meta": {"date": "d", "device": {"device_kind": "cpu",
+                                                           "device_count": 1,
+                                                           "platform": "cpu", "host": "h",
+                                                           "host_cpus": 2},
+                                   "versions": {}, "suite": dataclasses.asdict(
+                                       TINY_OFFPOLICY)}, "rows": rows}, "tiny")
+    assert "off-policy training" in md and "SAC on one fixed task" in md
+
+
+def test_brax_env_scales_squashed_actions_onto_the_box():
+    family = tiny_family()  # navigation2d: the box is ±max_speed
+    task = jax.tree.map(lambda x: x[0], family.sample_tasks(jax.random.PRNGKey(0), 1))
+    low, high = family.action_bounds()
+    env = brax_env(family, task, action_box=(low, high))
+    key, u = jax.random.PRNGKey(2), np.array([0.5, -1.0], np.float32)
+    b = env.step(env.reset(key), u)
+    f = family.step(family.reset(key, task), low + 0.5 * (u + 1) * (high - low), task)
+    np.testing.assert_array_equal(b.obs, f.obs)

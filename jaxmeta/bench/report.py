@@ -11,7 +11,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-KINDS = ("raw_sim", "meta_train", "brax_ppo", "sweep", "compile", "remat", "protocol")
+KINDS = ("raw_sim", "meta_train", "brax_ppo", "offpolicy", "brax_sac", "sweep", "compile",
+         "remat", "protocol")
 
 
 def versions() -> dict:
@@ -60,6 +61,8 @@ def markdown(result: dict, label: str) -> str:
         (f"raw simulator and meta-training (horizon {su['horizon']})", su["family"],
          "meta_train"),
         ("Brax comparison", su["ppo_family"] or su["family"], "brax_ppo"),
+        ("off-policy training", su["family"], "offpolicy"),
+        ("Brax SAC comparison", su.get("sac_family"), "brax_sac"),
         (f"sweep ({su['sweep_algo']})", su["sweep_family"], "sweep"),
         ("compile", su["compile_family"], "compile"),
         ("second-order memory", su["family"], "remat"),
@@ -98,6 +101,7 @@ def markdown(result: dict, label: str) -> str:
                   f"{r['ppo_epochs']} epochs) | {r['num_envs']} | "
                   f"{_k(r['jaxmeta_env_steps_per_s'])} | {_k(r['brax_env_steps_per_s'])} | "
                   f"{r['ratio_jaxmeta_to_brax']:.2f} |", ""]
+    lines += offpolicy_tables(by["offpolicy"], by["brax_sac"])
     temp = lambda r: f"{r.get('xla_temp_mb', float('nan')):.1f} MiB"
     tables = {  # kind: (header cells, alignment, one row's cells)
         "sweep": (["sweep", "n", "seeds × tasks", "env steps/s", "parallel efficiency",
@@ -127,6 +131,45 @@ def markdown(result: dict, label: str) -> str:
             lines += ["| " + " | ".join(str(c) for c in cells(r)) + " |" for r in by[kind]]
             lines.append("")
     return "\n".join(lines)
+
+
+def _ms(x: float | None) -> str:
+    return "—" if x is None else f"{1e3 * x:.2f} ms"
+
+
+def offpolicy_tables(rows: list[dict], brax: list[dict]) -> list[str]:
+    """The ``offpolicy`` and ``brax_sac`` rows as markdown lines."""
+    lines = []
+    if rows:
+        lines += ["| off-policy training | seeds | nets, batch | env steps/s | gradient steps/s "
+                  "| per update: collection + gradient steps | one gradient step: critic, "
+                  "actor, encoder (alone) | compile | peak RSS |",
+                  "|---|---:|---|---:|---:|---|---|---:|---:|"]
+        for r in rows:
+            t = r["time_split"]
+            n = r["seeds"] * r["iterations_per_call"]
+            parts = (f"{_ms(r['grad_step_s'])}: {_ms(r.get('critic_step_s'))}, "
+                     f"{_ms(r.get('actor_step_s'))}, {_ms(r.get('encoder_step_s'))}"
+                     if "critic_step_s" in r else f"{_ms(r['grad_step_s'])}")
+            lines.append(f"| {r['algo']} on {r['family']} ({_phys(r)}) | {r['seeds']} | "
+                         f"{r['hidden_sizes']}, {r['batch']} | {_k(r['env_steps_per_s'])} | "
+                         f"{_k(r['grad_steps_per_s'])} | {t['collection_s'] / n:.2f} s + "
+                         f"{t['gradient_steps_s'] / n:.2f} s | {parts} | "
+                         f"{r['compile_chunk_s']:.0f} s | {r['peak_rss_mb']:.0f} MB |")
+        lines.append("")
+    for r in brax:
+        ret = lambda x: "—" if x is None else f"{x:.2f}"  # noqa: E731
+        lines += ["| SAC on one fixed task | envs | env steps | jaxmeta env / grad steps/s | "
+                  "Brax env / grad steps/s | ratio | return after: jaxmeta, Brax |",
+                  "|---|---:|---:|---:|---:|---:|---|",
+                  f"| {r['family']} (horizon {r['horizon']}, {r['hidden_sizes']}, batch "
+                  f"{r['batch_size']}, {r['grad_steps_per_env_step']:g} grad step per env "
+                  f"step) | {r['num_envs']} | {_k(r['env_steps'])} | "
+                  f"{_k(r['jaxmeta_env_steps_per_s'])} / {_k(r['jaxmeta_grad_steps_per_s'])} | "
+                  f"{_k(r['brax_env_steps_per_s'])} / {_k(r['brax_grad_steps_per_s'])} | "
+                  f"{r['ratio_jaxmeta_to_brax']:.2f} | {ret(r['jaxmeta_return'])}, "
+                  f"{ret(r['brax_return'])} |", ""]
+    return lines
 
 
 def plot_sweep(result: dict, path: Path) -> Path | None:

@@ -15,6 +15,9 @@ Presets:
 * ``context_gridworld`` / ``context_cheetah``: RL² against VATE (meta-training and
   compile) at the sizes of ``experiments/vate --scale small`` on ``gridworld`` and
   ``halfcheetah_vel``.
+* ``offpolicy``: SAC and PEARL training at the sizes of ``experiments/pearl --scale small``
+  on ``halfcheetah_vel_pearl`` (1 and 4 vmapped seeds, where the time goes, compile), and
+  Brax's SAC against jaxmeta's on one ``navigation2d`` task.
 * ``maml_protocol``: the MAML paper's half-cheetah protocol end to end through ``train``
   (500 iterations × 40 tasks × (20 + 20) trajectories × 200 steps; a GPU job).
 """
@@ -65,6 +68,10 @@ class Suite:
     mesh: str = ""  # protocol
     # simulators of the MuJoCo families (each runs every chosen kind; rows say which)
     physics: tuple[str, ...] = ("auto",)
+    offpolicy_seeds: tuple[int, ...] = (1, 4)  # offpolicy: vmapped seeds per row
+    sac_family: str = "navigation2d"  # brax_sac: the fixed task's family (horizon: its own)
+    sac_sizes: dict[str, Any] = dataclasses.field(default_factory=dict)  # brax_sac
+    sac_env_steps: int = 20_000  # brax_sac: env steps each trainer takes after the filling
 
 
 def config_for(algo: str, sizes: dict) -> Any:
@@ -92,6 +99,15 @@ _CONTEXT_CHEETAH = dict(  # experiments/vate --family halfcheetah_vel --scale sm
     gru_size=64, hidden_sizes=(64, 64), value_hidden_sizes=(64, 64), meta_batch_size=8,
     trial_episodes=2, ppo_epochs=4, latent_size=5, elbo_starts=20, vae_batch_trials=8,
     vae_buffer_trials=64)
+
+_PEARL_CHEETAH = dict(  # experiments/pearl --family halfcheetah_vel_pearl --scale small
+    hidden_sizes=(128, 128), encoder_hidden_sizes=(128, 128), num_train_tasks=100,
+    capacity=10_000, initial_steps=200, tasks_per_iteration=2, prior_steps=200,
+    posterior_steps=0, extra_posterior_steps=200, train_steps=250, meta_batch_size=8,
+    batch_size=128, context_size=64)
+_SAC_NAV = dict(  # one navigation2d task: 4 episodes of 100 steps, then 100 gradient steps
+    hidden_sizes=(128, 128), batch_size=256, num_train_tasks=1, capacity=50_000,
+    initial_steps=1000, prior_steps=400, train_steps=100, meta_batch_size=1, gamma=0.9)
 
 PRESETS: dict[str, Suite] = {
     "quick": Suite(
@@ -140,6 +156,11 @@ PRESETS: dict[str, Suite] = {
         family="halfcheetah_vel", horizon=200, algos=("rl2", "vate"), sizes=_CONTEXT_CHEETAH,
         kinds=("meta_train", "compile"), compile_family="halfcheetah_vel",
         compile_algos=("rl2", "vate"), seeds=2, iterations=2),
+    "offpolicy": Suite(
+        family="halfcheetah_vel_pearl", horizon=200, algos=("sac", "pearl"),
+        sizes=_PEARL_CHEETAH, kinds=("offpolicy", "brax_sac", "compile"),
+        compile_family="halfcheetah_vel_pearl", compile_algos=("sac", "pearl"),
+        iterations=2, repeats=3, sac_sizes=_SAC_NAV),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),
@@ -210,6 +231,18 @@ def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable 
         add(bench_brax_ppo(suite.ppo_family or suite.family, config_for("oracle", suite.sizes),
                            suite.ppo_updates, suite.repeats,
                            sim(suite.ppo_family or suite.family, horizon=suite.horizon)))
+    if "offpolicy" in kinds:
+        from jaxmeta.bench.offpolicy import bench_offpolicy  # brax's shim: only here
+
+        for algo in suite.algos:
+            for n in suite.offpolicy_seeds:
+                add(bench_offpolicy(algo, suite.family, config_for(algo, suite.sizes), n,
+                                    suite.iterations, suite.repeats, env_kwargs))
+    if "brax_sac" in kinds:
+        from jaxmeta.bench.offpolicy import bench_brax_sac
+
+        add(bench_brax_sac(suite.sac_family, config_for("sac", suite.sac_sizes),
+                           suite.sac_env_steps, suite.repeats + 1, sim(suite.sac_family)))
     if "sweep" in kinds:
         cfg = config_lib.replace(config_for(suite.sweep_algo, suite.sizes),
                                  meta_batch_size=suite.sweep_seed_tasks)
@@ -239,6 +272,7 @@ def suite_family(suite: Suite, kinds: tuple[str, ...]) -> str:
     """The family that names a run: the main one, unless only other kinds ran."""
     for kind, family in (("raw_sim", suite.family), ("meta_train", suite.family),
                          ("brax_ppo", suite.ppo_family or suite.family),
+                         ("offpolicy", suite.family), ("brax_sac", suite.sac_family),
                          ("sweep", suite.sweep_family), ("compile", suite.compile_family)):
         if kind in kinds:
             return family
