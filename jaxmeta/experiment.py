@@ -106,7 +106,8 @@ class Results:
     """``OUT/<stem>.json``: a header (what ran, where, when) and one record per method.
 
     An existing file is extended: a method run again replaces its record, the others stay.
-    ``add`` rewrites the file at once."""
+    ``add`` rewrites the file at once, over the records on disk at that moment, so that
+    invocations running other methods side by side do not drop each other's records."""
 
     def __init__(self, out_dir: str | Path, stem: str, script: str, argv: list[str] | None,
                  **header):
@@ -118,9 +119,13 @@ class Results:
         self.data.update(header, device=jax.devices()[0].device_kind, jax=jax.__version__,
                          date=time.strftime("%Y-%m-%d"))
         self.data.setdefault("methods", {})
+        self.added: dict[str, dict] = {}  # this invocation's records
 
     def add(self, method: str, record: dict) -> None:
-        self.data["methods"][method] = {**record, "command": self.command}
+        self.added[method] = {**record, "command": self.command}
+        if self.path.exists():  # what other invocations wrote since this one started
+            self.data["methods"] = json.loads(self.path.read_text()).get("methods", {})
+        self.data["methods"].update(self.added)
         self.data["commands"] = sorted({r["command"] for r in self.data["methods"].values()})
         self.path.write_text(json.dumps(self.data, indent=1))
 

@@ -38,6 +38,14 @@ def test_results_are_written_after_each_method_and_extended_later(tmp_path):
     data = json.loads(again.path.read_text())
     assert {m: v["x"] for m, v in data["methods"].items()} == {"maml": 3, "tesp": 2}
     assert data["commands"] == ["python run.py --methods tesp"]
+    # two invocations side by side: each one's records survive the other's writes, and a
+    # record the other rewrote is not put back to what this one read when it started
+    a = Results(tmp_path / "out", "fam_small", "run.py", ["--methods", "pearl"])
+    b = Results(tmp_path / "out", "fam_small", "run.py", ["--methods", "maml"])
+    b.add("maml", {"x": 4})
+    a.add("pearl", {"x": 5})
+    data = json.loads(a.path.read_text())
+    assert {m: v["x"] for m, v in data["methods"].items()} == {"maml": 4, "tesp": 2, "pearl": 5}
 
 
 def test_training_curve_averages_each_seed_between_evaluations():
