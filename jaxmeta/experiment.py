@@ -15,8 +15,14 @@ import jax
 import numpy as np
 
 from jaxmeta import config as config_lib
+from jaxmeta.interrupt import TrainingInterrupted
 from jaxmeta.protocol import env_steps_per_update
 from jaxmeta.trainer import train
+
+# What a runner's ``main`` turns into a one-line ``error: ...`` exit: bad names and sizes,
+# run directories that exist or do not, and a run stopped by a signal after saving (its
+# message says to continue with --resume).
+RUNNER_ERRORS = (ValueError, FileExistsError, FileNotFoundError, TrainingInterrupted)
 
 
 def choose(requested: str | None, pool: Sequence[str], what: str = "methods") -> list[str]:
@@ -130,4 +136,5 @@ class Results:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-__all__ = ["Results", "add_run_args", "choose", "override", "train_method", "training_curve"]
+__all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "override", "train_method",
+           "training_curve"]

@@ -30,6 +30,7 @@ import numpy as np
 
 from jaxmeta import algorithms, envs
 from jaxmeta.experiment import (
+    RUNNER_ERRORS,
     Results,
     add_run_args,
     choose,
@@ -135,5 +136,5 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except RUNNER_ERRORS as e:
         raise SystemExit(f"error: {e}") from None

@@ -32,6 +32,7 @@ import numpy as np
 from jaxmeta import algorithms, envs
 from jaxmeta.algorithms.tesp import paper_config
 from jaxmeta.experiment import (
+    RUNNER_ERRORS,
     Results,
     add_run_args,
     choose,
@@ -155,5 +156,5 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     try:
         main()
-    except (ValueError, FileExistsError, FileNotFoundError) as e:
+    except RUNNER_ERRORS as e:
         raise SystemExit(f"error: {e}") from None
