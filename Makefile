@@ -93,7 +93,7 @@ vate-small: $(STAMP)
 	  --out experiments/vate/results/belief_gridworld.png
 
 # PEARL against MAML (TRPO) and RL² on sparse 2D navigation and PEARL's half-cheetah
-# velocity, at the small scale on a CPU (C MuJoCo), then figures and tables (~1.5 h on 2 cores).
+# velocity, at the small scale on a CPU (C MuJoCo), then figures and tables (~2 h on 2 cores).
 pearl-small: $(STAMP)
 	for f in navigation2d_sparse halfcheetah_vel_pearl; do \
 	  $(BIN)/python experiments/pearl/run.py --family $$f --scale small || exit 1; \
