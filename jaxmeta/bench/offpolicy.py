@@ -6,7 +6,8 @@ Brax's SAC trainer against jaxmeta's SAC on one fixed task at matched sizes.
   one update into collection (the learner's ``sample``, timed alone) and the gradient
   steps (the rest). Inside a gradient step, the critic and actor halves are timed alone
   on the same shapes (:func:`step_parts`); for PEARL the encoder's share is the PEARL
-  step minus the SAC step at the same sizes (``sac_steps_s``).
+  step minus the SAC step at the same sizes, both from their fastest calls (a difference
+  of medians drowns in the run-to-run spread of a shared 2-core machine).
 * :func:`bench_brax_sac` (kind ``brax_sac``): ``brax.training.agents.sac`` and jaxmeta's
   ``sac`` on one task, same networks, batch, replay, rates and ratio of gradient steps to
   env steps; both throughputs and the return each reaches after the same env steps.
@@ -100,9 +101,12 @@ def bench_offpolicy(algo: str, family_name: str, cfg, seeds: int, iterations: in
         return jax.lax.map(lambda k: checksum(jax.vmap(learner.sample)(states, k)), keys)
 
     collect, _ = compile_timed(collect_only, states, keys)
-    collect_s = time_calls(collect, (states, keys), repeats)["median_s"]
-    total = whole["median_s"]
+    collect_t = time_calls(collect, (states, keys), repeats)
+    collect_s, total = collect_t["median_s"], whole["median_s"]
     grad_s = max(total - collect_s, 0.0)
+    n_steps = seeds * iterations * grads
+    # from the fastest calls: the least disturbed by other load, for differences of rows
+    grad_min_s = max(whole["min_s"] - collect_t["min_s"], 0.0) / n_steps
     row = {"kind": "offpolicy", "algo": algo, "family": family_name, "seeds": seeds,
            "iterations_per_call": iterations, "env_steps_per_update": per_update,
            "grad_steps_per_update": grads, "hidden_sizes": list(cfg.sac.hidden_sizes),
@@ -112,7 +116,7 @@ def bench_offpolicy(algo: str, family_name: str, cfg, seeds: int, iterations: in
            "grad_steps_per_s": seeds * iterations * grads / total,
            "time_split": {"collection_s": collect_s, "gradient_steps_s": grad_s,
                           "total_s": total},
-           "grad_step_s": grad_s / (seeds * iterations * grads), **peak_memory()}
+           "grad_step_s": grad_s / n_steps, "grad_step_min_s": grad_min_s, **peak_memory()}
     if parts and seeds == 1:
         latent = cfg.encoder.latent_size if hasattr(cfg, "encoder") else 0
         row.update(step_parts(family.obs_size, family.action_size, latent, cfg, repeats))
@@ -120,8 +124,8 @@ def bench_offpolicy(algo: str, family_name: str, cfg, seeds: int, iterations: in
             plain = SACConfig(sac=cfg.sac, collect=cfg.collect)
             sac_row = bench_offpolicy("sac", family_name, plain, 1, iterations, repeats,
                                       env_kwargs, parts=False)
-            row["sac_grad_step_s"] = sac_row["grad_step_s"]
-            row["encoder_step_s"] = max(row["grad_step_s"] - sac_row["grad_step_s"], 0.0)
+            row["sac_grad_step_min_s"] = sac_row["grad_step_min_s"]
+            row["encoder_step_s"] = max(grad_min_s - sac_row["grad_step_min_s"], 0.0)
     return row
 
 
@@ -136,9 +140,10 @@ def bench_brax_sac(family_name: str, cfg: SACConfig, env_steps: int, epochs: int
     (``prior_steps / horizon`` episodes side by side) then takes ``train_steps`` steps;
     Brax steps ``prior_steps / horizon`` envs once and takes ``grad_updates_per_step``
     steps, so that the ratios agree. Brax's actions in [−1, 1] are scaled onto the
-    family's box, as jaxmeta's are. Throughput: Brax times its epochs (the first includes
-    compilation, so the median of the rest); jaxmeta's is the trainer's program, timed
-    apart from compilation. Return: each trained policy's deterministic return on the task
+    family's box, as jaxmeta's are. Both train in ``epochs`` epochs of the same env
+    steps. Throughput: Brax times its epochs (the first includes compilation, so the
+    median of the rest); jaxmeta's is the median epoch of the trainer's program, compiled
+    beforehand. Return: each trained policy's deterministic return on the task
     (Brax's evaluator: 16 episodes; jaxmeta: 16 episodes of ``adapt`` with no steps).
     """
     from brax.training.agents.sac import networks as sac_networks
@@ -154,13 +159,19 @@ def bench_brax_sac(family_name: str, cfg: SACConfig, env_steps: int, epochs: int
     if col.num_train_tasks != 1 or g != int(g) or num_envs < 1:
         raise ValueError("brax_sac needs one task and train_steps / prior_steps × "
                          f"(prior_steps / horizon) whole; got {col}")
-    updates = env_steps // col.prior_steps
+    per_epoch = env_steps // (epochs * col.prior_steps)  # updates per epoch, as Brax's
+    if per_epoch < 1:
+        raise ValueError(f"env_steps={env_steps} is less than {epochs} epochs × prior_steps="
+                         f"{col.prior_steps}")
+    updates = per_epoch * epochs
     learner = algorithms.make("sac", fixed, cfg)
-    chunk, states, jm_compile = trainer_program(learner, 1, updates)
-    t0 = time.perf_counter()
-    trained, _ = jax.block_until_ready(chunk(states))
-    jm_s = time.perf_counter() - t0
-    final = jax.tree.map(lambda x: x[0], trained)
+    chunk, states, jm_compile = trainer_program(learner, 1, per_epoch)
+    epoch_s = []
+    for _ in range(epochs):  # the same epochs as Brax's, the state carried on
+        t0 = time.perf_counter()
+        states, _ = jax.block_until_ready(chunk(states))
+        epoch_s.append(time.perf_counter() - t0)
+    final = jax.tree.map(lambda x: x[0], states)
     jm_return = float(jnp.mean(jax.vmap(lambda k: learner.adapt(final, task, k, 0).returns[0])(
         jax.random.split(jax.random.PRNGKey(11), 16))))
 
@@ -178,7 +189,8 @@ def bench_brax_sac(family_name: str, cfg: SACConfig, env_steps: int, epochs: int
     t0 = time.perf_counter()
     with device_put_replicated_shim():
         brax_sac.train(environment=brax_env(family, task, action_box=(low, high)),
-                       num_timesteps=col.initial_steps + env_steps, episode_length=h,
+                       num_timesteps=col.initial_steps + updates * col.prior_steps,
+                       episode_length=h,
                        num_envs=num_envs, num_eval_envs=16, learning_rate=s.actor_lr,
                        discounting=s.gamma, seed=0, batch_size=s.batch_size,
                        num_evals=epochs + 1, reward_scaling=s.reward_scale, tau=s.tau,
@@ -187,13 +199,14 @@ def bench_brax_sac(family_name: str, cfg: SACConfig, env_steps: int, epochs: int
                        network_factory=net, progress_fn=progress, max_devices_per_host=1)
     brax_total = time.perf_counter() - t0
     brax_sps = statistics.median(sps[1:] or sps)
-    jm_sps = updates * col.prior_steps / jm_s
+    jm_sps = per_epoch * col.prior_steps / statistics.median(epoch_s)
     return {"kind": "brax_sac", "family": family_name, "horizon": h, "num_envs": num_envs,
             "hidden_sizes": list(s.hidden_sizes), "batch_size": s.batch_size,
             "grad_steps_per_env_step": grad_per_env_step, "env_steps": updates * col.prior_steps,
             "jaxmeta_env_steps_per_s": jm_sps,
             "jaxmeta_grad_steps_per_s": jm_sps * grad_per_env_step,
-            "jaxmeta_compile_s": jm_compile, "jaxmeta_return": jm_return,
+            "jaxmeta_compile_s": jm_compile, "jaxmeta_epoch_s": epoch_s,
+            "jaxmeta_return": jm_return,
             "brax_env_steps_per_s": brax_sps, "brax_grad_steps_per_s": brax_sps * grad_per_env_step,
             "brax_sps_per_epoch": sps, "brax_total_s": brax_total,
             "brax_return": evals[-1][1] if evals else None, "brax_evals": evals,

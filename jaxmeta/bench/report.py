@@ -143,7 +143,7 @@ def offpolicy_tables(rows: list[dict], brax: list[dict]) -> list[str]:
     if rows:
         lines += ["| off-policy training | seeds | nets, batch | env steps/s | gradient steps/s "
                   "| per update: collection + gradient steps | one gradient step: critic, "
-                  "actor, encoder (alone) | compile | peak RSS |",
+                  "actor (alone), encoder (PEARL − SAC) | compile | peak RSS |",
                   "|---|---:|---|---:|---:|---|---|---:|---:|"]
         for r in rows:
             t = r["time_split"]

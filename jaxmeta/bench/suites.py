@@ -160,7 +160,7 @@ PRESETS: dict[str, Suite] = {
         family="halfcheetah_vel_pearl", horizon=200, algos=("sac", "pearl"),
         sizes=_PEARL_CHEETAH, kinds=("offpolicy", "brax_sac", "compile"),
         compile_family="halfcheetah_vel_pearl", compile_algos=("sac", "pearl"),
-        iterations=2, repeats=3, sac_sizes=_SAC_NAV),
+        iterations=2, repeats=5, sac_sizes=_SAC_NAV),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),
