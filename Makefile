@@ -24,6 +24,8 @@ demo: $(STAMP)
 # - the tests marked `golden`, at XLA's default flags (the compiler users run), since they
 #   compare numbers bit for bit with values recorded there (xdist groups keep each golden
 #   entry's programs in one worker);
+# - tests/test_learning.py alone: XLA segfaulted compiling its trainer programs inside an
+#   xdist worker (3 full runs out of 3 on 2026-11-23, never in a process of its own);
 # - the sharding tests, which need 4 (virtual) devices. The main suite --ignore's the file;
 #   under a plain `pytest` (one device) its test_sharding_suite_runs_with_four_devices starts
 #   this same process itself, so the tests are neither skipped silently nor run twice here.
@@ -31,7 +33,8 @@ TEST_XLA := --xla_backend_optimization_level=0
 test: $(STAMP)
 	$(BIN)/ruff check jaxmeta tests experiments benchmarks
 	XLA_FLAGS=$(TEST_XLA) $(BIN)/python -m pytest -n 2 --dist loadfile --durations=15 \
-	  -m "not golden" --ignore=tests/test_sharding.py tests
+	  -m "not golden" --ignore=tests/test_sharding.py --ignore=tests/test_learning.py tests
+	XLA_FLAGS=$(TEST_XLA) $(BIN)/python -m pytest --durations=5 tests/test_learning.py
 	$(BIN)/python -m pytest -n 2 --dist loadgroup --durations=5 -m golden \
 	  --ignore=tests/test_sharding.py tests
 	XLA_FLAGS="$(TEST_XLA) --xla_force_host_platform_device_count=4" \

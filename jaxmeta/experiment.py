@@ -17,6 +17,7 @@ import numpy as np
 from jaxmeta import config as config_lib
 from jaxmeta.interrupt import TrainingInterrupted
 from jaxmeta.protocol import env_steps_per_update
+from jaxmeta.runs import read_metrics
 from jaxmeta.trainer import train
 
 # What a runner's ``main`` turns into a one-line ``error: ...`` exit: bad names and sizes,
@@ -55,6 +56,21 @@ def training_curve(rows: list[dict], key: str, iterations: Sequence[int]) -> lis
     return [[float(np.mean([r[key] for r in train if a <= r["iteration"] < b
                             and r["seed"] == seed])) for seed in seeds]
             for a, b in zip(iterations[:-1], iterations[1:], strict=True)]
+
+
+def evaluation_summary(run_dir: str | Path, split: str) -> dict:
+    """A run's evaluations on ``split``: ``iterations``, and ``returns[i][seed]`` = the
+    return before adaptation, then after each adaptation step; per interval between
+    evaluations, each seed's training return (``train_return``; its metric, the
+    post-adaptation return when the learner logs one, in ``train_return_key``)."""
+    rows = read_metrics(Path(run_dir))
+    evals = [r for r in rows if r.get("split") == split]
+    its = sorted({r["iteration"] for r in evals})
+    returns = [[[r["pre_adapt_return"], *r["post_adapt_return"]] for r in evals
+                if r["iteration"] == i] for i in its]
+    key = "post_return" if any("post_return" in r for r in rows) else "pre_return"
+    return {"iterations": its, "returns": returns,
+            "train_return": training_curve(rows, key, its), "train_return_key": key}
 
 
 def add_run_args(parser, experiment: str) -> None:
@@ -136,5 +152,5 @@ class Results:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-__all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "override", "train_method",
-           "training_curve"]
+__all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "evaluation_summary",
+           "override", "train_method", "training_curve"]

@@ -34,11 +34,10 @@ from jaxmeta.experiment import (
     Results,
     add_run_args,
     choose,
+    evaluation_summary,
     override,
     train_method,
-    training_curve,
 )
-from jaxmeta.runs import read_metrics
 
 FAMILIES = ("halfcheetah_vel", "halfcheetah_dir")
 METHODS = ("maml", "pretrained", "random_init", "oracle")
@@ -80,15 +79,7 @@ def method_config(method: str, s: dict):
 def summary(run_dir: Path) -> dict:
     """Per evaluation: the return after 0..ADAPT_STEPS gradient steps per seed
     (``returns[i][seed][k]``); per training chunk, the mean training return per seed."""
-    rows = read_metrics(run_dir)
-    evals = [r for r in rows if r.get("split") == SPLIT]
-    its = sorted({r["iteration"] for r in evals})
-    returns = [[[r["pre_adapt_return"], *r["post_adapt_return"]] for r in evals
-                if r["iteration"] == i] for i in its]
-    # MAML's rows have the return after its inner step; the baselines' only the one before
-    key = "post_return" if any("post_return" in r for r in rows) else "pre_return"
-    return {"iterations": its, "returns": returns,
-            "train_return": training_curve(rows, key, its), "train_return_key": key}
+    return evaluation_summary(run_dir, SPLIT)
 
 
 def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,

@@ -35,11 +35,10 @@ from jaxmeta.experiment import (
     Results,
     add_run_args,
     choose,
+    evaluation_summary,
     override,
     train_method,
-    training_curve,
 )
-from jaxmeta.runs import read_metrics
 
 METHODS = ("pearl", "maml", "rl2")
 SPLIT = "test"
@@ -172,14 +171,7 @@ def adapt_steps(method: str, m: dict) -> int:
 def summary(run_dir: Path) -> dict:
     """Per evaluation: each seed's return before and after each adaptation step
     (``returns[i][seed][k]``); per interval, each seed's training return."""
-    rows = read_metrics(run_dir)
-    evals = [r for r in rows if r.get("split") == SPLIT]
-    its = sorted({r["iteration"] for r in evals})
-    returns = [[[r["pre_adapt_return"], *r["post_adapt_return"]] for r in evals
-                if r["iteration"] == i] for i in its]
-    key = "post_return" if any("post_return" in r for r in rows) else "pre_return"
-    return {"iterations": its, "returns": returns,
-            "train_return": training_curve(rows, key, its), "train_return_key": key}
+    return evaluation_summary(run_dir, SPLIT)
 
 
 def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,
