@@ -1,18 +1,17 @@
 import os
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
 
-# A persistent compilation cache would let a test process load what another compiled, but
-# it is off unless JAXMETA_TEST_JAX_CACHE names a directory: under xdist, jaxlib 0.10.2
-# segfaulted serialising an executable for it (jax/_src/compilation_cache.py,
-# put_executable_and_time: tests/test_learning.py's trainer chunk, in two full runs out of
-# two on 2026-11-23, though never when that file ran alone). The key covers the HLO, the
-# compile options and the jax/jaxlib versions, so a stale entry cannot be served.
-if os.environ.get("JAXMETA_TEST_JAX_CACHE"):
-    jax.config.update("jax_compilation_cache_dir", os.environ["JAXMETA_TEST_JAX_CACHE"])
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+# Tests in different files (so, under xdist, different processes) compile the same tiny
+# programs; a persistent compilation cache lets the second one load what the first
+# compiled. A fresh clone (CI) starts empty; the key covers the HLO, the compile options and
+# the jax/jaxlib versions, so a stale entry cannot be served.
+jax.config.update("jax_compilation_cache_dir", os.environ.get(
+    "JAXMETA_TEST_JAX_CACHE", str(Path(__file__).resolve().parents[1] / ".pytest_cache" / "jax")))
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
 
 
 # --- the reliability summary line ----------------------------------------------------------

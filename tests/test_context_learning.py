@@ -21,7 +21,9 @@ MARGIN = 0.5  # return units; the goal pays 1 per step, a step elsewhere costs 0
 def test_episode_two_beats_episode_one_on_held_out_goals(algo):
     fam = envs.make("gridworld", size=3, horizon=6)
     learner = algorithms.make(algo, fam, algorithms.config_with(algo, **FLAT))
-    states = jax.vmap(learner.init)(jax.random.split(jax.random.PRNGKey(0), SEEDS))
+    # one member at a time (lax.map): a vmapped init batches the orthogonal initialisers'
+    # QRs, which can deadlock jaxlib's CPU thread pool (jaxmeta.runs.compiled_init)
+    states = jax.lax.map(learner.init, jax.random.split(jax.random.PRNGKey(0), SEEDS))
     tasks = fam.sample_tasks(jax.random.PRNGKey(9), TASKS, "test")
     keys = jax.random.split(jax.random.PRNGKey(3), TASKS)
     per_episode = jax.jit(jax.vmap(lambda st: jax.vmap(

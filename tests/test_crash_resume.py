@@ -32,8 +32,10 @@ TINY = ["train", "--algo", "maml", "--env", "navigation2d", "--env-arg", "horizo
 
 
 def _env(pause: str | None, where: Path) -> dict:
-    env = dict(os.environ, JAX_PLATFORMS="cpu",
-               JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+    # The subprocesses share a compilation cache (the suite's, or one beside the runs when
+    # the suite has none) so each restart loads the programs instead of compiling them.
+    cache = jax.config.jax_compilation_cache_dir or str(where.parent / "jax-cache")
+    env = dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=cache,
                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")  # XLA_FLAGS are inherited
     env.pop("JAXMETA_TEST_PAUSE", None)
     if pause:

@@ -12,6 +12,7 @@ from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.algorithms.pearl import PEARLConfig, context_features, product_of_gaussians
 from jaxmeta.algorithms.sac import SACConfig, Transition, kl_to_unit
+from jaxmeta.envs.wrappers import FixedTask
 from jaxmeta.meta import buffer
 from jaxmeta.rl import sac
 from tests.helpers import tiny_config, tiny_family
@@ -185,8 +186,13 @@ def test_dense_critic_reward_on_sparse_navigation():
         np.testing.assert_allclose(tr.reward, np.where(d <= 0.2, 1 - d, 0.0), atol=1e-6)
         want = -d if mode == "dense" else tr.reward
         np.testing.assert_allclose(tr.critic_reward, want, atol=1e-6)
-    state = fam.reset(KEY, jax.tree.map(lambda x: x[0], tasks))
+    task = jax.tree.map(lambda x: x[0], tasks)
+    state = fam.step(fam.reset(KEY, task), jnp.array([0.1, 0.1]), task)
     assert envs.make("navigation2d").dense_reward(state, tasks) is state.reward  # default
+    # a wrapper forwards the family's dense reward (not the base class's default)
+    np.testing.assert_allclose(FixedTask(fam, task).dense_reward(state, task),
+                               -np.linalg.norm(np.asarray(state.obs) - np.asarray(task.goal)),
+                               rtol=1e-6)
 
 
 def test_schedules_that_cannot_run_are_refused_before_tracing():
@@ -239,9 +245,11 @@ def test_pearl_adapts_on_held_out_navigation_goals():
     tasks = fam.sample_tasks(jax.random.PRNGKey(7), 20, "test")
     learner = algorithms.make("pearl", fam, cfg)
     seeds = jax.random.split(jax.random.PRNGKey(0), 2)  # two seeds, vmapped: one program
-    run = jax.jit(jax.vmap(lambda k: jax.lax.scan(
-        lambda s, _: (learner.update(s)[0], None), learner.init(k), None, 50)[0]))
-    states = run(seeds)
+    # init one seed at a time, as the trainer does (a vmapped init batches the orthogonal
+    # initialisers' QRs, which can deadlock jaxlib's CPU thread pool: runs.compiled_init)
+    run = jax.jit(jax.vmap(lambda s: jax.lax.scan(
+        lambda s, _: (learner.update(s)[0], None), s, None, 50)[0]))
+    states = run(jax.jit(lambda ks: jax.lax.map(learner.init, ks))(seeds))
     keys = jax.random.split(jax.random.PRNGKey(100), 20)
     ret = jax.jit(jax.vmap(lambda st: jax.vmap(lambda t, k: learner.adapt(st, t, k, 2).returns)(
         tasks, keys)))(states)  # [seed, task, episode]

@@ -124,7 +124,7 @@ def test_task_axis_is_split_over_the_mesh():
     def sample(params, key):
         return sample_meta_batch(family, 4, sample_task, params, key)
 
-    params = jax.vmap(spec.policy.init)(jax.random.split(jax.random.PRNGKey(0), 2))
+    params = jax.lax.map(spec.policy.init, jax.random.split(jax.random.PRNGKey(0), 2))
     keys = jax.random.split(jax.random.PRNGKey(1), 2)
     mesh = distributed.make_mesh(MeshSpec(2, 2))
     ref_tasks, ref_trajs = jax.jit(jax.vmap(sample))(params, keys)

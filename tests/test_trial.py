@@ -9,7 +9,7 @@ import pytest
 from jaxmeta import envs
 from jaxmeta.algorithms.rl2.config import RL2Config
 from jaxmeta.algorithms.rl2.learner import rl2_agent
-from jaxmeta.meta import trial_buffer
+from jaxmeta.meta import buffer
 from jaxmeta.meta.trial import (
     AgentOut,
     Prev,
@@ -117,18 +117,18 @@ def test_trial_buffer_wraps_and_samples_filled_slots():
     agent = rl2_agent(FAM, RL2Config(gru_size=4))
     task = jax.tree.map(lambda x: x[0], FAM.sample_tasks(KEY, 1))
     one = trial(FAM, agent, agent.init(KEY), task, KEY, 2)[0].flat()
-    buf = trial_buffer.init(one, 3)
+    buf = buffer.init(one, 3)
     mark = lambda i: jax.tree.map(lambda x: jnp.stack([x] * 2), one)._replace(
         value=jnp.full((2, one.value.shape[0]), float(i)))
-    buf = trial_buffer.add(buf, mark(1))
+    buf = buffer.add(buf, mark(1))
     assert int(buf.size) == 2 and int(buf.write) == 2
-    got = trial_buffer.sample(buf, KEY, 50)
+    got = buffer.sample(buf, KEY, 50)
     assert set(np.unique(got.value)) == {1.0}  # never the empty third slot
-    buf = trial_buffer.add(buf, mark(2))
+    buf = buffer.add(buf, mark(2))
     assert int(buf.size) == 3 and int(buf.write) == 1
     np.testing.assert_array_equal(buf.data.value[:, 0], [2, 1, 2])  # slot 0 overwritten
     with pytest.raises(ValueError, match="capacity 3"):
-        trial_buffer.add(buf, jax.tree.map(lambda x: jnp.stack([x] * 4), one))
+        buffer.add(buf, jax.tree.map(lambda x: jnp.stack([x] * 4), one))
 
 
 def test_untrialable_families_are_refused():

@@ -75,11 +75,11 @@ def test_every_seed_draws_its_own_reparameterisation_noise():
 
 def learner_aux(learner, state, s):
     """The buffer after observing ``s`` (what ``update`` does before its epochs)."""
-    from jaxmeta.meta import trial_buffer
+    from jaxmeta.meta import buffer
 
     flat = s.batches.flat()
     flat = jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), flat)
-    return trial_buffer.add(state.opt_state["aux"], flat)
+    return buffer.add(state.opt_state["aux"], flat)
 
 
 def test_presets_fix_the_variants():

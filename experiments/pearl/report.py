@@ -37,6 +37,7 @@ def returns(method: dict) -> np.ndarray:
 
 
 def seeds(method: dict) -> int:
+    """How many seeds ``method`` trained (its env-step counts are over all of them)."""
     return int(method["settings"]["seeds"])
 
 
@@ -63,6 +64,8 @@ def steps_to_reach(method: dict, level: float) -> float | None:
 
 
 def figure(result: dict, path: Path) -> None:
+    """``path``: the adapted (left) and pre-adaptation (right) return against env steps
+    per seed on a log axis, one line per method, mean ± std over seeds."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.9), sharey=True)
     for ax, (title, col) in zip(axes, (("after adaptation", -1), ("before adaptation", 0)),
                                 strict=True):

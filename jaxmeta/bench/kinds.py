@@ -96,6 +96,25 @@ def bench_raw_sim(family_name: str, batch: int, steps: int, repeats: int,
 # --- 2. meta-training throughput ------------------------------------------------------------
 
 
+def time_sampling(learner, states, iterations: int, repeats: int) -> dict:
+    """``time_calls`` of ``learner.sample`` alone, vmapped over the seeds of ``states`` and
+    run ``iterations`` times in one program (from the same states: the sampling half of
+    as many updates). Each iteration's episodes are reduced to one checksum, which reads
+    every sampled array (nothing is dead code) without materialising them as outputs."""
+    seeds = jax.tree.leaves(states)[0].shape[0]
+    keys = jax.random.split(jax.random.PRNGKey(7), iterations * seeds).reshape(
+        iterations, seeds, -1)
+
+    def checksum(tree):
+        return sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree.leaves(tree))
+
+    def sample_only(states, keys):
+        return jax.lax.map(lambda k: checksum(jax.vmap(learner.sample)(states, k)), keys)
+
+    sample, _ = compile_timed(sample_only, states, keys)
+    return time_calls(sample, (states, keys), repeats)
+
+
 def bench_meta_train(algo: str, family_name: str, cfg, seeds: int, iterations: int,
                      repeats: int, env_kwargs: dict | None = None,
                      raw_sim: Callable[[int, int], dict] | None = None) -> dict:
@@ -119,18 +138,7 @@ def bench_meta_train(algo: str, family_name: str, cfg, seeds: int, iterations: i
            **whole, "env_steps_per_s": steps / whole["median_s"]}
 
     # the sampling half alone (same seeds, same number of iterations, initial parameters)
-    keys = jax.random.split(jax.random.PRNGKey(7), iterations * seeds).reshape(
-        iterations, seeds, -1)
-
-    def checksum(tree):  # reads every sampled array, so nothing is dead code, but writes
-        # one number per iteration instead of materialising all the episodes as outputs
-        return sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree.leaves(tree))
-
-    def sample_only(states, keys):
-        return jax.lax.map(lambda k: checksum(jax.vmap(learner.sample)(states, k)), keys)
-
-    sample, _ = compile_timed(sample_only, states, keys)
-    samp = time_calls(sample, (states, keys), repeats)["median_s"]
+    samp = time_sampling(learner, states, iterations, repeats)["median_s"]
     # the raw simulator at the same number of parallel envs, for the same number of steps
     b = row["parallel_envs"]
     raw_steps = steps // b

@@ -25,10 +25,11 @@ import numpy as np
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.algorithms.sac.config import SACConfig
+from jaxmeta.algorithms.sac.learner import sac_nets
 from jaxmeta.bench.brax_ppo import device_put_replicated_shim
+from jaxmeta.bench.kinds import time_sampling
 from jaxmeta.bench.timing import compile_timed, peak_memory, time_calls, trainer_program
 from jaxmeta.envs.wrappers import FixedTask, brax_env
-from jaxmeta.nets import MLP
 from jaxmeta.protocol import env_steps_per_update
 from jaxmeta.rl import sac
 
@@ -36,38 +37,26 @@ PART_STEPS = 20  # gradient steps per timed call of one part
 
 
 def step_parts(obs_size: int, action_size: int, latent: int, cfg, repeats: int) -> dict:
-    """Seconds per gradient step of the critic half (target from the target critics and
-    the actor at s′, twin-Q loss, its gradient) and of the actor half (reparameterised
-    action, Q at it, the actor's gradient) alone, at the learner's sizes:
-    ``meta_batch_size × batch_size`` transitions of ``[s, z]``."""
-    hidden, n = tuple(cfg.sac.hidden_sizes), cfg.collect.meta_batch_size * cfg.sac.batch_size
-    actor_net = MLP(hidden, 2 * action_size, cfg.sac.activation)
-    critic_net = MLP(hidden, 1, cfg.sac.activation)
+    """Seconds per gradient step of the critic half (target from the critics and the actor
+    at s′, twin-Q loss, its gradient) and of the actor half (reparameterised action, Q at
+    it, the actor's gradient) alone, with the learner's own networks (:func:`sac_nets`)
+    at its sizes: ``meta_batch_size × batch_size`` transitions of ``[s, z]``."""
+    nets, n = sac_nets(cfg.sac, action_size), cfg.collect.meta_batch_size * cfg.sac.batch_size
     k = jax.random.split(jax.random.PRNGKey(0), 6)
     x = jax.random.normal(k[0], (n, obs_size + latent))
     a = jnp.tanh(jax.random.normal(k[1], (n, action_size)))
-    actor = actor_net.init(k[2], x[0])
-    critic = jax.vmap(lambda kk: critic_net.init(kk, jnp.concatenate([x[0], a[0]])))(
-        jax.random.split(k[3], 2))
+    actor = nets.init_actor(k[2], obs_size + latent)
+    critic = nets.init_critics(k[3], obs_size + latent)
     mask, r = jnp.ones((n,)), jax.random.normal(k[4], (n,))
 
-    def pi(actor, x, key):
-        out = actor_net.apply(actor, x)
-        return sac.tanh_gaussian_sample(key, out[..., :action_size],
-                                        sac.squash_log_std(out[..., action_size:]))
-
-    def q(critic, x, a):
-        return jax.vmap(lambda p: critic_net.apply(p, jnp.concatenate([x, a], -1))[..., 0])(
-            critic)
-
     def critic_loss(critic, key):
-        a2, logp2 = pi(actor, x, key)
-        y = sac.soft_target(r, 0.0 * r, q(critic, x, a2), logp2, 1.0, 0.99, 1.0)
-        return sac.critic_loss(q(critic, x, a), jax.lax.stop_gradient(y), mask)
+        a2, logp2 = nets.policy(actor, x, key)
+        y = sac.soft_target(r, 0.0 * r, nets.critics(critic, x, a2), logp2, 1.0, 0.99, 1.0)
+        return sac.critic_loss(nets.critics(critic, x, a), y, mask)
 
     def actor_loss(actor, key):
-        a2, logp = pi(actor, x, key)
-        return sac.actor_loss(logp, q(critic, x, a2), 1.0, mask)
+        a2, logp = nets.policy(actor, x, key)
+        return sac.actor_loss(logp, nets.critics(critic, x, a2), 1.0, mask)
 
     def steps(loss, params):
         def body(p, key):
@@ -91,17 +80,7 @@ def bench_offpolicy(algo: str, family_name: str, cfg, seeds: int, iterations: in
     chunk, states, compile_s = trainer_program(learner, seeds, iterations)
     whole = time_calls(chunk, (states,), repeats)
     per_update, grads = env_steps_per_update(learner), cfg.collect.train_steps
-    keys = jax.random.split(jax.random.PRNGKey(7), iterations * seeds).reshape(
-        iterations, seeds, -1)
-
-    def checksum(tree):  # reads every collected array without returning the episodes
-        return sum(jnp.sum(x.astype(jnp.float32)) for x in jax.tree.leaves(tree))
-
-    def collect_only(states, keys):
-        return jax.lax.map(lambda k: checksum(jax.vmap(learner.sample)(states, k)), keys)
-
-    collect, _ = compile_timed(collect_only, states, keys)
-    collect_t = time_calls(collect, (states, keys), repeats)
+    collect_t = time_sampling(learner, states, iterations, repeats)  # collection alone
     collect_s, total = collect_t["median_s"], whole["median_s"]
     grad_s = max(total - collect_s, 0.0)
     n_steps = seeds * iterations * grads

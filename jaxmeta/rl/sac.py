@@ -13,13 +13,13 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import optax
 
 from jaxmeta.rl.losses import masked_mean
 
 Array = jax.Array
 
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0  # the usual clamp of the policy's log σ
-_EPS = 1e-6
 
 
 def squash_log_std(raw: Array) -> Array:
@@ -66,5 +66,6 @@ def temperature_loss(log_alpha: Array, logp: Array, target_entropy: float,
 
 
 def polyak(target: Any, online: Any, tau: Array) -> Any:
-    """θ' ← (1 − τ)θ' + τθ, leaf by leaf."""
-    return jax.tree.map(lambda t, o: (1.0 - tau) * t + tau * o, target, online)
+    """θ' ← (1 − τ)θ' + τθ, leaf by leaf (``optax.incremental_update``, in SAC's order of
+    arguments)."""
+    return optax.incremental_update(online, target, tau)

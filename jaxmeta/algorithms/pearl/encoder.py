@@ -41,8 +41,8 @@ def pearl_encoder(family: TaskFamily, cfg: PEARLConfig) -> ContextEncoder:
     """The encoder of ``cfg.encoder`` for ``family``'s transitions."""
     e, latent = cfg.encoder, cfg.encoder.latent_size
     net = MLP(tuple(e.encoder_hidden_sizes), 2 * latent, cfg.sac.activation)
-    width = 2 * family.obs_size + family.action_size + 1 if e.context_layout == "sars" else (
-        family.obs_size + family.action_size + 1)
+    o, z = np.zeros((family.obs_size,), np.float32), np.zeros((), np.float32)
+    example = Transition(o, np.zeros((family.action_size,), np.float32), z, o, z, z, z)
 
     def posterior(params, context: Transition, weight: Array):
         out = net.apply(params, context_features(context, e.context_layout))
@@ -52,7 +52,7 @@ def pearl_encoder(family: TaskFamily, cfg: PEARLConfig) -> ContextEncoder:
     return ContextEncoder(
         latent_size=latent,
         context_size=e.context_size,
-        init=lambda key: net.init(key, np.zeros((width,), np.float32)),
+        init=lambda key: net.init(key, context_features(example, e.context_layout)),
         posterior=posterior,
         kl_weight=lambda c: c.encoder.kl_weight,
         lr=lambda c: c.encoder.encoder_lr)

@@ -3,11 +3,13 @@
 from jaxmeta.algorithms.sac.config import CollectConfig, SACConfig, SoftACConfig
 from jaxmeta.algorithms.sac.learner import (
     ContextEncoder,
+    SACNets,
     Transition,
     kl_to_unit,
     make_sac,
     offpolicy_learner,
+    sac_nets,
 )
 
-__all__ = ["CollectConfig", "ContextEncoder", "SACConfig", "SoftACConfig", "Transition",
-           "kl_to_unit", "make_sac", "offpolicy_learner"]
+__all__ = ["CollectConfig", "ContextEncoder", "SACConfig", "SACNets", "SoftACConfig",
+           "Transition", "kl_to_unit", "make_sac", "offpolicy_learner", "sac_nets"]

@@ -125,6 +125,52 @@ def _flat(tr: Transition) -> Transition:
     return jax.tree.map(lambda x: x.reshape((-1,) + x.shape[2:]), tr)
 
 
+class SACNets(NamedTuple):
+    """The actor and the twin critics of a :class:`~jaxmeta.algorithms.sac.config.
+    SoftACConfig` for ``action_size`` actions, on inputs ``x`` (``[s]``, or ``[s, z]``).
+
+    Attributes:
+      init_actor: ``(key, x_size) -> actor parameters``.
+      init_critics: ``(key, x_size) -> the two critics' parameters, stacked``.
+      policy: ``(actor, x, key, deterministic=False) -> (a in [−1, 1], log π(a))``; the
+        deterministic action is tanh of the mean.
+      critics: ``(critics, x, a) -> [2, ...]`` Q-values.
+    """
+
+    init_actor: Callable[[Array, int], Params]
+    init_critics: Callable[[Array, int], Params]
+    policy: Callable[..., tuple[Array, Array]]
+    critics: Callable[[Params, Array, Array], Array]
+
+
+def sac_nets(sac_cfg: Any, action_size: int) -> SACNets:
+    """MLPs of ``sac_cfg.hidden_sizes`` (and its activation): the tanh-Gaussian actor
+    (mean and clamped log σ heads) and two critics on [x, a]."""
+    hidden, act = tuple(sac_cfg.hidden_sizes), sac_cfg.activation
+    actor_net = MLP(hidden, 2 * action_size, act)
+    critic_net = MLP(hidden, 1, act)
+
+    def policy(actor, x, key, deterministic=False):
+        out = actor_net.apply(actor, x)
+        mean = out[..., :action_size]
+        a, logp = sac.tanh_gaussian_sample(key, mean, sac.squash_log_std(out[..., action_size:]))
+        return (jnp.tanh(mean), logp) if deterministic else (a, logp)
+
+    def critics(critic, x, a):
+        xa = jnp.concatenate([x, a], -1)
+        return jax.vmap(lambda p: critic_net.apply(p, xa)[..., 0])(critic)
+
+    def init_critics(key, x_size):
+        # lax.map, not vmap: a vmapped orthogonal initialiser is a batched QR, which jaxlib's
+        # CPU LAPACK kernels split into tasks on XLA's intra-op pool and wait for from
+        # inside it; two at once on a 2-thread pool deadlock (see runs.compiled_init)
+        return jax.lax.map(lambda k: critic_net.init(k, jnp.zeros((x_size + action_size,))),
+                           jax.random.split(key, 2))
+
+    return SACNets(lambda key, x_size: actor_net.init(key, jnp.zeros((x_size,))),
+                   init_critics, policy, critics)
+
+
 def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | None = None
                       ) -> MetaLearner:
     """SAC (``encoder=None``) or PEARL on ``family`` (see the module docstring); ``cfg``
@@ -136,20 +182,10 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
     n_initial, n_prior, n_post, n_extra = (
         s // h for s in (col.initial_steps, col.prior_steps, col.posterior_steps,
                          col.extra_posterior_steps))
-    actor_net = MLP(tuple(cfg.sac.hidden_sizes), 2 * a_size, cfg.sac.activation)
-    critic_net = MLP(tuple(cfg.sac.hidden_sizes), 1, cfg.sac.activation)
+    nets = sac_nets(cfg.sac, a_size)
+    policy, critics = nets.policy, nets.critics
     target_entropy = -cfg.sac.target_entropy_scale * a_size
     dense = cfg.sac.critic_reward == "dense"
-
-    def policy(actor, x, key, deterministic=False):
-        out = actor_net.apply(actor, x)
-        mean, log_std = out[..., :a_size], sac.squash_log_std(out[..., a_size:])
-        a, logp = sac.tanh_gaussian_sample(key, mean, log_std)
-        return (jnp.tanh(mean), logp) if deterministic else (a, logp)
-
-    def critics(critic, x, a):
-        xa = jnp.concatenate([x, a], -1)
-        return jax.vmap(lambda p: critic_net.apply(p, xa)[..., 0])(critic)
 
     def episode(actor, task, key, z, deterministic=False) -> Transition:
         k_reset, k_act = jax.random.split(key)
@@ -211,10 +247,9 @@ def offpolicy_learner(family: TaskFamily, cfg: Any, encoder: ContextEncoder | No
 
     def init_params(key):
         k_a, k_q, k_e = jax.random.split(key, 3)
-        x = jnp.zeros((family.obs_size + latent,))
-        critic = jax.vmap(lambda k: critic_net.init(k, jnp.zeros((x.shape[0] + a_size,))))(
-            jax.random.split(k_q, 2))
-        params = {"actor": actor_net.init(k_a, x), "critic": critic, "target": critic,
+        x_size = family.obs_size + latent
+        critic = nets.init_critics(k_q, x_size)
+        params = {"actor": nets.init_actor(k_a, x_size), "critic": critic, "target": critic,
                   "log_alpha": jnp.asarray(np.log(cfg.sac.init_alpha), jnp.float32)}
         if encoder is not None:
             params["encoder"] = encoder.init(k_e)

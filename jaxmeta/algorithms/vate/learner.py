@@ -2,8 +2,8 @@
 
 Parameters: ``{"agent": encoder + policy + value, "decoder": ...}``. Each update samples
 trials with the agent (the policy acting on [s_t, μ_t, σ_t]), adds them to a
-:class:`~jaxmeta.meta.trial_buffer.TrialBuffer` (kept in ``opt_state["aux"]``), and takes
-``ppo.epochs`` steps on PPO's loss + ``elbo_coef`` × the negative ELBO of
+:class:`~jaxmeta.meta.buffer.RingBuffer` of trial streams (kept in ``opt_state["aux"]``),
+and takes ``ppo.epochs`` steps on PPO's loss + ``elbo_coef`` × the negative ELBO of
 ``vae_batch_trials`` buffered trials (seed 003, Eq. 7). The encoder and decoders move at
 ``vae_lr``, the policy and critic at ``ppo.lr`` (two Adams after one global-norm clip).
 """
@@ -19,7 +19,7 @@ from jaxmeta.algorithms.rl2.learner import Auxiliary, trial_learner
 from jaxmeta.algorithms.vate import vae
 from jaxmeta.algorithms.vate.config import VATEConfig
 from jaxmeta.envs.base import TaskFamily
-from jaxmeta.meta import trial_buffer
+from jaxmeta.meta import buffer
 from jaxmeta.meta.trial import RecurrentAgent, Trial, check_trialable, trial
 from jaxmeta.protocol import MetaLearner
 
@@ -59,7 +59,7 @@ def make_vate(family: TaskFamily, config: VATEConfig | None = None) -> MetaLearn
 
     def aux_loss(params, buf, key, c):
         k_pick, k_elbo = jax.random.split(key)
-        batch = trial_buffer.sample(buf, k_pick, c.vae_batch_trials)
+        batch = buffer.sample(buf, k_pick, c.vae_batch_trials)
         keys = jax.random.split(k_elbo, c.vae_batch_trials)
         terms = jax.vmap(lambda s, k: vae.elbo(acting, dec, params, s, k, c))(batch, keys)
         terms = jax.tree.map(jnp.mean, terms)
@@ -68,9 +68,9 @@ def make_vate(family: TaskFamily, config: VATEConfig | None = None) -> MetaLearn
                                           "kl": terms.kl}
 
     aux = Auxiliary(
-        init=lambda: trial_buffer.init(_stream_shape(family, agent, cfg.trial.trial_episodes),
-                                       cfg.vae_buffer_trials),
-        observe=trial_buffer.add, loss=aux_loss)
+        init=lambda: buffer.init(_stream_shape(family, agent, cfg.trial.trial_episodes),
+                                 cfg.vae_buffer_trials),
+        observe=buffer.add, loss=aux_loss)
 
     def optimizer(c):
         return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.multi_transform(
