@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small pearl-small bench-offpolicy clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small pearl-small bench-offpolicy metagrad-small bench-metagrad clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -107,6 +107,20 @@ pearl-small: $(STAMP)
 # SAC against jaxmeta's on one navigation2d task (~10 min on 2 cores).
 bench-offpolicy: $(STAMP)
 	$(BIN)/python -m jaxmeta bench --preset offpolicy --record benchmarks/RESULTS.md
+
+# Meta-gradient RL: learned (γ, λ) against fixed ones on 2D navigation and the
+# half-cheetah velocity family, at the small scale on a CPU (C MuJoCo), then figures and
+# tables (~40 min on 2 cores).
+metagrad-small: $(STAMP)
+	for f in navigation2d halfcheetah_vel; do \
+	  $(BIN)/python experiments/seed002/metagrad/run.py --family $$f --scale small || exit 1; \
+	  $(BIN)/python experiments/seed002/metagrad/report.py \
+	    --results experiments/seed002/metagrad/results/$${f}_small.json || exit 1; done
+
+# Meta-gradient A2C against the same A2C with γ, λ fixed, and the raw simulator
+# (halfcheetah_vel, 2 seeds; ~1 min on 2 cores).
+bench-metagrad: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset metagrad --record benchmarks/RESULTS.md
 
 # RL² and VATE meta-training throughput on gridworld and halfcheetah_vel (~10 min on 2 cores).
 bench-context: $(STAMP)

@@ -124,6 +124,18 @@ def train_method(learner, run_dir: str | Path, s: dict, seed: int, resume: bool,
             "config": config_lib.to_dict(learner.config)}
 
 
+def load_results(path: str | Path, runner: str) -> tuple[Path, dict]:
+    """(path, contents) of a results JSON a runner wrote, for a report script; a missing
+    file or one with no method yet exits with one line naming ``runner``."""
+    path = Path(path)
+    if not path.exists():
+        raise SystemExit(f"no {path}; run {runner} first")
+    result = json.loads(path.read_text())
+    if not result.get("methods"):
+        raise SystemExit(f"{path} has no methods yet")
+    return path, result
+
+
 class Results:
     """``OUT/<stem>.json``: a header (what ran, where, when) and one record per method.
 
@@ -153,4 +165,4 @@ class Results:
 
 
 __all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "evaluation_summary",
-           "override", "train_method", "training_curve"]
+           "load_results", "override", "train_method", "training_curve"]

@@ -24,13 +24,18 @@ TINY_OFFPOLICY_FLAT = dict(hidden_sizes=(8,), encoder_hidden_sizes=(8,), latent_
                            extra_posterior_steps=10, train_steps=3, meta_batch_size=2,
                            batch_size=16, context_size=8)
 
+# meta-gradient A2C: 3 tasks x 2 episodes per batch
+TINY_METAGRAD_FLAT = dict(hidden_sizes=(8,), ac_value_hidden_sizes=(8,), ac_tasks=3,
+                          ac_episodes=2, ac_eval_episodes=2)
+
 
 def tiny_config(algo: str, **overrides):
     """The tiny config of ``algo`` with flat-named ``overrides`` (which it must have)."""
     cls = algorithms.config_class(algo)
     base = (TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig)
             else TINY_RECURRENT_FLAT if issubclass(cls, algorithms.RL2Config)
-            else TINY_OFFPOLICY_FLAT if issubclass(cls, algorithms.SACConfig) else TINY_FLAT)
+            else TINY_OFFPOLICY_FLAT if issubclass(cls, algorithms.SACConfig)
+            else TINY_METAGRAD_FLAT if cls is algorithms.MetaGradConfig else TINY_FLAT)
     fields = config_lib.flat_fields(cls)
     return config_lib.replace(cls(), **{**{k: v for k, v in base.items() if k in fields},
                                         **overrides})

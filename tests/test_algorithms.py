@@ -16,10 +16,11 @@ KEY = jax.random.PRNGKey(0)
 # Finiteness, compiling each trainer chunk once, and the numbers themselves are checked for
 # every method by tests/test_golden.py. Left out here: programs another case compiles
 # already (tesp_v3 is tesp with η = 0, tesp_v5 is tesp_v4 with another rate, random_init
-# adapts like pretrained) and V1/V4, whose adapt test_tesp.py runs.
+# adapts like pretrained, metagrad_fixed like metagrad) and V1/V4, whose adapt
+# test_tesp.py runs.
 @pytest.mark.parametrize("algo", [a for a in algorithms.names() if a not in (
     "tesp_v1", "tesp_v3", "tesp_v4", "tesp_v5", "random_init", "varibad",
-    "vate_past_decoding", "vate_no_rl_grad")])
+    "vate_past_decoding", "vate_no_rl_grad", "metagrad_fixed")])
 def test_adapt_and_act_shapes(algo):
     learner = tiny_learner(algo)
     fam = tiny_family()

@@ -58,7 +58,7 @@ UNUSED = {"maml_trpo_second_order": {"ppo_lr", "ppo_clip"}, "maml_ppo_dice_k2_re
 
 
 @pytest.mark.parametrize("name", grouped([*UNUSED, "tesp_first_order", "oracle",
-                                                "rl2", "vate", "sac"]))
+                                                "rl2", "vate", "sac", "metagrad"]))
 def test_every_traced_field_reaches_the_learner(name):
     """Two members, the defaults and one field changed: the field changes the update's
     metrics or parameters, or the adaptation returns (the baselines read the inner rate

@@ -163,7 +163,7 @@ def test_train_options_validation():
     [
         (
             ["train", "--algo", "reptile", "--out", "x"],
-            "unknown algo 'reptile'; registered algos: adaptsv, maml, meta_sgd, oracle",
+            "unknown algo 'reptile'; registered algos: adaptsv, maml, meta_sgd, metagrad, ",
         ),
         (
             ["train", "--env", "cartpole", "--out", "x"],

@@ -15,7 +15,6 @@ Next to ``<family>_<scale>.json`` (``<stem>``):
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import matplotlib
@@ -23,6 +22,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+
+from jaxmeta.experiment import load_results  # noqa: E402
 
 LABELS = {"pearl": "PEARL", "maml": "MAML (TRPO)", "rl2": "RL²"}
 COLORS = {"pearl": "C3", "maml": "C0", "rl2": "C2"}
@@ -145,12 +146,7 @@ def main(argv=None) -> None:
     p.add_argument("--results", default="experiments/pearl/results/navigation2d_sparse_small.json",
                    help="a JSON file run.py wrote")
     args = p.parse_args(argv)
-    path = Path(args.results)
-    if not path.exists():
-        raise SystemExit(f"no {path}; run experiments/pearl/run.py first")
-    result = json.loads(path.read_text())
-    if not result.get("methods"):
-        raise SystemExit(f"{path} has no methods yet")
+    path, result = load_results(args.results, "experiments/pearl/run.py")
     fig = path.parent / f"fig_{path.stem}.png"
     figure(result, fig)
     md = path.parent / f"results_{path.stem}.md"

@@ -20,6 +20,7 @@ from jaxmeta.algorithms.baselines import (
     make_random_init,
 )
 from jaxmeta.algorithms.maml import MAMLConfig, make_maml
+from jaxmeta.algorithms.metagrad import MetaGradConfig, make_metagrad
 from jaxmeta.algorithms.pearl import PEARLConfig, make_pearl
 from jaxmeta.algorithms.rl2 import RL2Config, make_rl2
 from jaxmeta.algorithms.sac import SACConfig, make_sac
@@ -78,6 +79,11 @@ _REGISTRY: dict[str, Entry] = {
     "pearl": Entry(make_pearl, PEARLConfig, {},
                    "PEARL (Rakelly et al. 2019): product-of-Gaussians context encoder + SAC, "
                    "posterior sampling"),
+    "metagrad": Entry(make_metagrad, MetaGradConfig, {},
+                      "meta-gradient RL (Xu et al. 2018): A2C with γ, λ meta-learned online "
+                      "through its own update"),
+    "metagrad_fixed": Entry(make_metagrad, MetaGradConfig, {"eta_learn": "none"},
+                            "the same A2C with γ, λ fixed (meta-gradient RL's baseline)"),
     "adaptsv": Entry(make_adaptsv, AdaptSVConfig, {},
                      "AdaptSV (TESP §5): a fast-updated task variable z, MAESN-like"),
     **{name: Entry(make_tesp, TESPConfig, TESP_PRESETS[name], summary)
@@ -133,8 +139,9 @@ def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
     return e.make(family, apply_preset(name, config))._replace(name=name)
 
 
-__all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaLearner",
-           "MultiTaskConfig", "PEARLConfig", "RL2Config", "SACConfig", "Sample", "TESPConfig",
-           "VATEConfig", "apply_preset", "config_class", "config_with", "entry", "make",
-           "make_adaptsv", "make_maml", "make_oracle", "make_pearl", "make_pretrained",
-           "make_random_init", "make_rl2", "make_sac", "make_tesp", "make_vate", "names"]
+__all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaGradConfig",
+           "MetaLearner", "MultiTaskConfig", "PEARLConfig", "RL2Config", "SACConfig", "Sample",
+           "TESPConfig", "VATEConfig", "apply_preset", "config_class", "config_with", "entry",
+           "make", "make_adaptsv", "make_maml", "make_metagrad", "make_oracle", "make_pearl",
+           "make_pretrained", "make_random_init", "make_rl2", "make_sac", "make_tesp",
+           "make_vate", "names"]

@@ -38,10 +38,14 @@ from jaxmeta.protocol import env_steps_per_update
 
 def parallel_envs(learner) -> int:
     """Environments simulated side by side in one rollout of one seed (tasks × episodes;
-    for the recurrent learners, tasks × trials per task: a trial's episodes run in turn)."""
+    for the recurrent learners, tasks × trials per task: a trial's episodes run in turn;
+    for meta-gradient A2C, its batch's tasks × episodes)."""
     trial = getattr(learner.config, "trial", None)
     if trial is not None:
         return trial.meta_batch_size * trial.trials_per_task
+    ac = getattr(learner.config, "ac", None)
+    if ac is not None:
+        return ac.tasks * ac.episodes
     s = learner.config.sampling
     return s.meta_batch_size * s.inner_episodes
 

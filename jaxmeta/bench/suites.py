@@ -109,6 +109,10 @@ _SAC_NAV = dict(  # one navigation2d task: 4 episodes of 100 steps, then 100 gra
     hidden_sizes=(128, 128), batch_size=256, num_train_tasks=1, capacity=50_000,
     initial_steps=1000, prior_steps=400, train_steps=100, meta_batch_size=1, gamma=0.9)
 
+_METAGRAD_CHEETAH = dict(  # experiments/seed002/metagrad --family halfcheetah_vel --scale small
+    hidden_sizes=(64, 64), ac_value_hidden_sizes=(64, 64), ac_tasks=8, ac_episodes=1,
+    ac_eval_episodes=2, ac_lr=1e-3, init_std=0.5, eta_lr=0.03, observe_task=True)
+
 PRESETS: dict[str, Suite] = {
     "quick": Suite(
         family="reacher2_target", horizon=20, algos=("maml",), sizes=_SMALL,
@@ -161,6 +165,13 @@ PRESETS: dict[str, Suite] = {
         sizes=_PEARL_CHEETAH, kinds=("offpolicy", "brax_sac", "compile"),
         compile_family="halfcheetah_vel_pearl", compile_algos=("sac", "pearl"),
         iterations=2, repeats=5, sac_sizes=_SAC_NAV),
+    # meta-gradient A2C (γ, λ learned) and the same A2C with them fixed: what the
+    # meta-gradient costs per env step, against the raw simulator at the same batch
+    "metagrad": Suite(
+        family="halfcheetah_vel", horizon=200, algos=("metagrad", "metagrad_fixed"),
+        sizes=_METAGRAD_CHEETAH, kinds=("meta_train", "compile"),
+        compile_family="halfcheetah_vel", compile_algos=("metagrad",), seeds=2,
+        iterations=10, repeats=3),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),

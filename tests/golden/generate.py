@@ -52,6 +52,7 @@ ENTRIES = {
     "vate": ("vate", *NAV, {}, 4, 2, True),
     "sac": ("sac", *NAV, {}, 4, 2, False),
     "pearl": ("pearl", *NAV, {}, 4, 2, True),
+    "metagrad": ("metagrad", *NAV, {"ac_entropy_coef": 0.01}, 4, 2, True),
     "maml_halfcheetah_vel": ("maml", "halfcheetah_vel", {"horizon": 5, "physics": "mjx"},
                              {"outer": "ppo", "meta_gradient": "first_order"}, 1, 1, False),
 }
