@@ -177,6 +177,18 @@ def test_learning_only_gamma_keeps_lambda_fixed_at_its_config_value():
     assert float(m["lambda"]) == 1.0 and float(m["gamma"]) != np.float32(0.99)
 
 
+def test_conditioned_policy_acts_only_with_the_eta_it_sees():
+    learner = tiny_learner("metagrad", eta_conditioned=True)
+    fam = tiny_family()
+    state = learner.init(KEY)
+    task = jax.tree.map(lambda x: x[0], fam.sample_tasks(KEY, 1, "test"))
+    adapted = learner.adapt(state, task, KEY, 0)
+    np.testing.assert_allclose(np.asarray(adapted.params["eta_in"]), [0.99, 0.95], rtol=1e-6)
+    assert learner.act(adapted.params, jnp.zeros(fam.obs_size), KEY, task).shape == (2,)
+    with pytest.raises(ValueError, match="acts from adapt"):
+        learner.act(state.params, jnp.zeros(fam.obs_size), KEY, task)
+
+
 def test_bench_counts_its_batch_as_the_parallel_envs():
     from jaxmeta.bench.kinds import parallel_envs
 

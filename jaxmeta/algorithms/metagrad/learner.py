@@ -214,6 +214,11 @@ def make_metagrad(family: TaskFamily, config: MetaGradConfig | None = None) -> M
         return Adapted({**net, "eta_in": eta_in}, jnp.concatenate([rets, last[None]]))
 
     def act(params, obs, key, task=None):
+        """An action of the policy in ``params``: ``adapt(...).params``, which carry the
+        (γ, λ) an η-conditioned policy sees (``eta_in``)."""
+        if cfg.eta.conditioned and "eta_in" not in params:
+            raise ValueError("an η-conditioned metagrad policy acts from adapt(...).params, "
+                             "which carry the (γ, λ) it sees (eta_in); these params have none")
         eta_in = params.get("eta_in", jnp.zeros((2,)))
         return policy.act(spec.fn(params["policy"], (task, eta_in)), obs, key)
 
