@@ -5,16 +5,18 @@ nothing that finished."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
 import numpy as np
 
 from jaxmeta import config as config_lib
+from jaxmeta import envs
 from jaxmeta.interrupt import TrainingInterrupted
 from jaxmeta.protocol import env_steps_per_update
 from jaxmeta.runs import read_metrics
@@ -124,6 +126,45 @@ def train_method(learner, run_dir: str | Path, s: dict, seed: int, resume: bool,
             "config": config_lib.to_dict(learner.config)}
 
 
+def make_family(name: str, physics: str, horizon: int | None = None):
+    """The family ``name`` of an experiment: ``physics`` for the MuJoCo families (ignored
+    by the pure-JAX ones), and the scale's ``horizon`` when it sets one."""
+    kw = {"physics": physics} if envs.has_mujoco_model(name) else {}
+    if horizon is not None:
+        kw["horizon"] = horizon
+    return envs.make(name, **kw)
+
+
+def run_methods(methods: Sequence[str], results: Results,
+                run: Callable[[str, dict | None], dict], describe: Callable[[str, dict], str]
+                ) -> None:
+    """Runs each method (``run(name, its previous record) -> record``), prints
+    ``describe(name, record)`` and adds the record to ``results`` at once, so a stopped
+    invocation keeps every method that finished."""
+    for name in methods:
+        rec = run(name, results.data["methods"].get(name))
+        print(describe(name, rec), flush=True)
+        results.add(name, rec)
+    print(f"wrote {results.path}")
+
+
+def report_main(argv, doc: str, default: str, runner: str, title: str,
+                figure: Callable[[dict, Path], None], table: Callable[[dict], str]) -> None:
+    """A report script's ``main``: ``--results`` (default ``default``), then
+    ``fig_<stem>.png`` by ``figure`` and ``results_<stem>.md`` (``# <title>: <stem>`` and
+    ``table``) beside it."""
+    p = argparse.ArgumentParser(description=doc,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--results", default=default, help="a JSON file run.py wrote")
+    args = p.parse_args(argv)
+    path, result = load_results(args.results, runner)
+    fig = path.parent / f"fig_{path.stem}.png"
+    figure(result, fig)
+    md = path.parent / f"results_{path.stem}.md"
+    md.write_text(f"# {title}: {path.stem}\n\n" + table(result))
+    print(f"wrote {fig}, {md}")
+
+
 def load_results(path: str | Path, runner: str) -> tuple[Path, dict]:
     """(path, contents) of a results JSON a runner wrote, for a report script; a missing
     file or one with no method yet exits with one line naming ``runner``."""
@@ -165,4 +206,5 @@ class Results:
 
 
 __all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "evaluation_summary",
-           "load_results", "override", "train_method", "training_curve"]
+           "load_results", "make_family", "override", "report_main", "run_methods",
+           "train_method", "training_curve"]

@@ -74,3 +74,12 @@ def test_train_method_records_the_wall_clock_of_every_pass(tmp_path):
     assert len(again["wall_seconds_by_pass"]) == 2
     assert again["wall_seconds"] == sum(again["wall_seconds_by_pass"])
     assert again["config"] == first["config"]
+
+
+def test_make_family_gives_physics_only_to_mujoco_families():
+    from jaxmeta.experiment import make_family
+
+    nav = make_family("navigation2d", "mjx", 7)  # pure JAX: physics is not its option
+    assert nav.horizon == 7
+    cheetah = make_family("halfcheetah_vel", "mujoco")
+    assert cheetah.physics == "mujoco" and cheetah.horizon == 200

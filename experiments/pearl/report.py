@@ -14,7 +14,6 @@ Next to ``<family>_<scale>.json`` (``<stem>``):
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -23,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxmeta.experiment import load_results  # noqa: E402
+from jaxmeta.experiment import report_main  # noqa: E402
 
 LABELS = {"pearl": "PEARL", "maml": "MAML (TRPO)", "rl2": "RL²"}
 COLORS = {"pearl": "C3", "maml": "C0", "rl2": "C2"}
@@ -141,17 +140,8 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="experiments/pearl/results/navigation2d_sparse_small.json",
-                   help="a JSON file run.py wrote")
-    args = p.parse_args(argv)
-    path, result = load_results(args.results, "experiments/pearl/run.py")
-    fig = path.parent / f"fig_{path.stem}.png"
-    figure(result, fig)
-    md = path.parent / f"results_{path.stem}.md"
-    md.write_text(f"# PEARL experiment: {path.stem}\n\n" + table(result))
-    print(f"wrote {fig}, {md}")
+    report_main(argv, __doc__, "experiments/pearl/results/navigation2d_sparse_small.json",
+                "experiments/pearl/run.py", "PEARL experiment", figure, table)
 
 
 if __name__ == "__main__":

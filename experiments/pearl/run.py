@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms
 from jaxmeta import config as config_lib
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -36,7 +36,9 @@ from jaxmeta.experiment import (
     add_run_args,
     choose,
     evaluation_summary,
+    make_family,
     override,
+    run_methods,
     train_method,
 )
 
@@ -201,10 +203,7 @@ def main(argv=None) -> None:
         override(method_settings(s, name), args, ("seeds",))  # iterations vs eval_every
     if args.seeds is not None:
         s["seeds"] = args.seeds
-    kw = {"physics": args.physics} if envs.has_mujoco_model(args.family) else {}
-    if "horizon" in s:
-        kw["horizon"] = s["horizon"]
-    family = envs.make(args.family, **kw)
+    family = make_family(args.family, args.physics, s.get("horizon"))
     for name in methods:  # every method is built (and refused) before the first run starts
         algorithms.make(name, family, method_config(name, method_settings(s, name)))
     stem = f"{args.family}_{args.scale}"
@@ -212,17 +211,17 @@ def main(argv=None) -> None:
                       scale=args.scale, settings=s, split=SPLIT,
                       physics=getattr(family, "physics", "pure JAX"))
     print(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds", flush=True)
-    for name in methods:
-        rec = run_method(name, family, s, args.seed, Path(args.runs) / stem / name,
-                         args.resume, results.data["methods"].get(name))
+    def describe(name: str, rec: dict) -> str:
         final = np.mean(rec["returns"][-1], axis=0)
         steps = (rec["iterations"][-1] * rec["env_steps_per_iteration"]
                  + rec["init_env_steps"]) / s["seeds"]
-        print(f"  {name:6s} return before/after adaptation " + " ".join(
-            f"{x:8.2f}" for x in final) + f"   {steps:,.0f} env steps/seed"
-            f"   [{rec['wall_seconds']:5.0f}s]", flush=True)
-        results.add(name, rec)  # after every method: nothing is lost
-    print(f"wrote {results.path}")
+        return (f"  {name:6s} return before/after adaptation "
+                + " ".join(f"{x:8.2f}" for x in final)
+                + f"   {steps:,.0f} env steps/seed   [{rec['wall_seconds']:5.0f}s]")
+
+    run_methods(methods, results, lambda name, prev: run_method(
+        name, family, s, args.seed, Path(args.runs) / stem / name, args.resume, prev),
+        describe)
 
 
 if __name__ == "__main__":

@@ -28,13 +28,14 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms
 from jaxmeta.envs import gridworld_bayes
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
     Results,
     add_run_args,
     choose,
+    make_family,
     override,
     train_method,
     training_curve,
@@ -129,10 +130,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     s = override(scale_settings(args.family, args.scale), args)
     methods = choose(args.methods, METHODS)
-    kw = {"physics": args.physics} if envs.has_mujoco_model(args.family) else {}
-    if "horizon" in s:
-        kw["horizon"] = s["horizon"]
-    family = envs.make(args.family, **kw)
+    family = make_family(args.family, args.physics, s.get("horizon"))
     stem = f"{args.family}_{args.scale}"
     results = Results(args.out, stem, "experiments/vate/run.py", argv, family=args.family,
                       scale=args.scale, settings=s, split=SPLIT,

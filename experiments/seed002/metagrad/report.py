@@ -15,7 +15,6 @@ Next to ``<family>_<scale>.json`` (``<stem>``):
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import matplotlib
@@ -24,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxmeta.experiment import load_results  # noqa: E402
+from jaxmeta.experiment import report_main  # noqa: E402
 
 LABELS = {"metagrad": "meta-gradient (γ, λ learned)", "fixed": "fixed at η₀",
           "fixed_ref": "fixed at η̄"}
@@ -139,18 +138,8 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results",
-                   default="experiments/seed002/metagrad/results/navigation2d_small.json",
-                   help="a JSON file run.py wrote")
-    args = p.parse_args(argv)
-    path, result = load_results(args.results, "experiments/seed002/metagrad/run.py")
-    fig = path.parent / f"fig_{path.stem}.png"
-    figure(result, fig)
-    md = path.parent / f"results_{path.stem}.md"
-    md.write_text(f"# Meta-gradient RL experiment: {path.stem}\n\n" + table(result))
-    print(f"wrote {fig}, {md}")
+    report_main(argv, __doc__, "experiments/seed002/metagrad/results/navigation2d_small.json",
+                "experiments/seed002/metagrad/run.py", "Meta-gradient RL experiment", figure, table)
 
 
 if __name__ == "__main__":

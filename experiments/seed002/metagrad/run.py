@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms
 from jaxmeta import config as config_lib
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -34,7 +34,9 @@ from jaxmeta.experiment import (
     add_run_args,
     choose,
     evaluation_summary,
+    make_family,
     override,
+    run_methods,
     train_method,
 )
 from jaxmeta.runs import read_metrics
@@ -115,6 +117,8 @@ def eta_trajectory(run_dir: Path, stride: int) -> dict:
 
 def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,
                previous: dict | None = None) -> dict:
+    """Trains ``method`` (``s["seeds"]`` vmapped seeds) through the trainer with the
+    evaluation hook; its record adds the evaluations and the γ, λ trajectory."""
     algo, cfg = method_config(method, s)
     learner = algorithms.make(algo, family, cfg)
     rec = train_method(learner, run_dir, s, seed, resume, previous, "seed002/metagrad",
@@ -132,10 +136,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     s = override(scale_settings(args.family, args.scale), args)
     methods = choose(args.methods, METHODS)
-    kw = {"horizon": s["horizon"]}
-    if envs.has_mujoco_model(args.family):
-        kw["physics"] = args.physics
-    family = envs.make(args.family, **kw)
+    family = make_family(args.family, args.physics, s["horizon"])
     for name in methods:  # every method is built (and refused) before the first run starts
         algo, cfg = method_config(name, s)
         algorithms.make(algo, family, cfg)
@@ -144,17 +145,17 @@ def main(argv=None) -> None:
                       family=args.family, scale=args.scale, settings=s, split=SPLIT,
                       physics=getattr(family, "physics", "pure JAX"))
     print(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds", flush=True)
-    for name in methods:
-        rec = run_method(name, family, s, args.seed, Path(args.runs) / stem / name,
-                         args.resume, results.data["methods"].get(name))
+    def describe(name: str, rec: dict) -> str:
         final = np.mean(rec["returns"][-1], axis=0)[0]
         eta = (np.mean(rec["eta"]["gamma"][-1]), np.mean(rec["eta"]["lambda"][-1]))
         steps = (rec["iterations"][-1] * rec["env_steps_per_iteration"]
                  + rec["init_env_steps"]) / s["seeds"]
-        print(f"  {name:9s} held-out return {final:8.2f}   γ {eta[0]:.3f} λ {eta[1]:.3f}"
-              f"   {steps:,.0f} env steps/seed   [{rec['wall_seconds']:5.0f}s]", flush=True)
-        results.add(name, rec)
-    print(f"wrote {results.path}")
+        return (f"  {name:9s} held-out return {final:8.2f}   γ {eta[0]:.3f} λ {eta[1]:.3f}"
+                f"   {steps:,.0f} env steps/seed   [{rec['wall_seconds']:5.0f}s]")
+
+    run_methods(methods, results, lambda name, prev: run_method(
+        name, family, s, args.seed, Path(args.runs) / stem / name, args.resume, prev),
+        describe)
 
 
 if __name__ == "__main__":
