@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small pearl-small bench-offpolicy metagrad-small bench-metagrad clean
+.PHONY: install demo test lint bench bench-full bench-maml bench-tesp bench-protocol bench-envs bench-backends bench-context renders tesp-small maml-small vate-small pearl-small bench-offpolicy metagrad-small bench-metagrad maesn-small bench-maesn epg-small bench-epg clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -121,6 +121,30 @@ metagrad-small: $(STAMP)
 # (halfcheetah_vel, 2 seeds; ~1 min on 2 cores).
 bench-metagrad: $(STAMP)
 	$(BIN)/python -m jaxmeta bench --preset metagrad --record benchmarks/RESULTS.md
+
+# MAESN, its LatentSpace baseline and MAML on sparse 2D navigation (meta-trained on the
+# dense reward, adapted on the sparse one), then figure and table (~10 min on 2 cores).
+maesn-small: $(STAMP)
+	$(BIN)/python experiments/seed002/maesn/run.py --scale small
+	$(BIN)/python experiments/seed002/maesn/report.py \
+	  --results experiments/seed002/maesn/results/navigation2d_sparse_small.json
+
+# MAESN, LatentSpace and MAML meta-training throughput and compile time at the experiment's
+# sizes (5 seeds; ~3 min on 2 cores).
+bench-maesn: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset maesn --record benchmarks/RESULTS.md
+
+# EPG: the ES fitness and fresh policies trained with the evolved loss against the
+# policy-gradient loss, on held-out and out-of-distribution goals (~5 min on 2 cores).
+epg-small: $(STAMP)
+	$(BIN)/python experiments/seed002/epg/run.py --scale small
+	$(BIN)/python experiments/seed002/epg/report.py \
+	  --results experiments/seed002/epg/results/navigation2d_small.json
+
+# EPG generations at population 8 / 32 / 128 (parallel efficiency), its PG baseline and
+# compile time (~5 min on 2 cores).
+bench-epg: $(STAMP)
+	$(BIN)/python -m jaxmeta bench --preset epg --record benchmarks/RESULTS.md
 
 # RL² and VATE meta-training throughput on gridworld and halfcheetah_vel (~10 min on 2 cores).
 bench-context: $(STAMP)

@@ -60,6 +60,17 @@ def training_curve(rows: list[dict], key: str, iterations: Sequence[int]) -> lis
             for a, b in zip(iterations[:-1], iterations[1:], strict=True)]
 
 
+def per_iteration(run_dir: str | Path, keys: Sequence[str]) -> dict:
+    """Every training row's ``keys`` from ``metrics.jsonl``: ``{"iterations": [...], key:
+    [[value of each seed] per iteration]}``."""
+    rows = [r for r in read_metrics(run_dir) if "split" not in r and keys[0] in r]
+    its = sorted({r["iteration"] for r in rows})
+    by = {(r["iteration"], r["seed"]): r for r in rows}
+    seeds = sorted({r["seed"] for r in rows})
+    return {"iterations": its, **{k: [[by[(i, sd)][k] for sd in seeds] for i in its]
+                                  for k in keys}}
+
+
 def evaluation_summary(run_dir: str | Path, split: str) -> dict:
     """A run's evaluations on ``split``: ``iterations``, and ``returns[i][seed]`` = the
     return before adaptation, then after each adaptation step; per interval between
@@ -206,5 +217,5 @@ class Results:
 
 
 __all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "evaluation_summary",
-           "load_results", "make_family", "override", "report_main", "run_methods",
+           "load_results", "make_family", "override", "per_iteration", "report_main", "run_methods",
            "train_method", "training_curve"]

@@ -28,6 +28,15 @@ TINY_OFFPOLICY_FLAT = dict(hidden_sizes=(8,), encoder_hidden_sizes=(8,), latent_
 TINY_METAGRAD_FLAT = dict(hidden_sizes=(8,), ac_value_hidden_sizes=(8,), ac_tasks=3,
                           ac_episodes=2, ac_eval_episodes=2)
 
+# MAESN: 5 fixed training tasks (3 per meta-batch), latents of size 2
+TINY_MAESN_FLAT = dict(TINY_FLAT, num_train_tasks=5, latent_size=2)
+
+# EPG: 4 members x 2 tasks, inner runs of 2 updates x 2 episodes, a small conv loss
+TINY_EPG_FLAT = dict(hidden_sizes=(8,), init_std=0.2, es_population=4, es_tasks=2,
+                     inner_updates=2, inner_episodes=2, inner_epochs=2, inner_lr=0.1,
+                     eval_episodes=2, loss_conv_channels=(4,), loss_dilations=(1,),
+                     loss_context_size=4, loss_hidden_sizes=(8,), loss_memory_size=2)
+
 
 def tiny_config(algo: str, **overrides):
     """The tiny config of ``algo`` with flat-named ``overrides`` (which it must have)."""
@@ -35,7 +44,9 @@ def tiny_config(algo: str, **overrides):
     base = (TINY_TESP_FLAT if cls in (algorithms.TESPConfig, algorithms.AdaptSVConfig)
             else TINY_RECURRENT_FLAT if issubclass(cls, algorithms.RL2Config)
             else TINY_OFFPOLICY_FLAT if issubclass(cls, algorithms.SACConfig)
-            else TINY_METAGRAD_FLAT if cls is algorithms.MetaGradConfig else TINY_FLAT)
+            else TINY_METAGRAD_FLAT if cls is algorithms.MetaGradConfig
+            else TINY_MAESN_FLAT if cls is algorithms.MAESNConfig
+            else TINY_EPG_FLAT if cls is algorithms.EPGConfig else TINY_FLAT)
     fields = config_lib.flat_fields(cls)
     return config_lib.replace(cls(), **{**{k: v for k, v in base.items() if k in fields},
                                         **overrides})

@@ -16,11 +16,12 @@ KEY = jax.random.PRNGKey(0)
 # Finiteness, compiling each trainer chunk once, and the numbers themselves are checked for
 # every method by tests/test_golden.py. Left out here: programs another case compiles
 # already (tesp_v3 is tesp with η = 0, tesp_v5 is tesp_v4 with another rate, random_init
-# adapts like pretrained, metagrad_fixed like metagrad) and V1/V4, whose adapt
-# test_tesp.py runs.
+# adapts like pretrained, metagrad_fixed like metagrad, maesn_latent_space like maesn, epg_pg
+# like epg) and V1/V4, whose adapt test_tesp.py runs.
 @pytest.mark.parametrize("algo", [a for a in algorithms.names() if a not in (
     "tesp_v1", "tesp_v3", "tesp_v4", "tesp_v5", "random_init", "varibad",
-    "vate_past_decoding", "vate_no_rl_grad", "metagrad_fixed")])
+    "vate_past_decoding", "vate_no_rl_grad", "metagrad_fixed", "maesn_latent_space",
+    "epg_pg")])
 def test_adapt_and_act_shapes(algo):
     learner = tiny_learner(algo)
     fam = tiny_family()
@@ -55,7 +56,8 @@ def _count_eqns(jaxpr) -> tuple[int, set]:
 
 _STEPS = {"maml": "inner_steps", "meta_sgd": "inner_steps", "tesp": "inner_steps",
           "adaptsv": "inner_steps", "rl2": "trial_episodes", "vate": "trial_episodes",
-          "sac": "train_steps", "pearl": "train_steps"}
+          "sac": "train_steps", "pearl": "train_steps", "maesn": "inner_steps",
+          "epg": "inner_updates"}
 
 
 @pytest.mark.parametrize("algo", list(_STEPS))
@@ -66,8 +68,9 @@ def test_update_is_one_program_without_python_loops(algo):
     episodes = {"trial_episodes": "trials_per_task", "train_steps": "extra_posterior_steps"
                 }.get(_STEPS[algo], "inner_episodes")
     more = 40 if _STEPS[algo] == "train_steps" else 4  # steps, not episodes, off-policy
-    batch = {"meta_batch_size": 3, "num_train_tasks": 5} if algo in ("sac", "pearl") else {
-        "meta_batch_size": 5}
+    batch = ({"meta_batch_size": 3, "num_train_tasks": 5} if algo in ("sac", "pearl")
+             else {"es_population": 6, "es_tasks": 3} if algo == "epg"
+             else {"meta_batch_size": 5})
     for kw in ({}, {**batch, episodes: more}, {_STEPS[algo]: 5}):
         learner = tiny_learner(algo, **kw)
         state = learner.init(KEY)

@@ -54,11 +54,12 @@ def test_reproduces_golden_metrics_bit_for_bit(name):
 
 # fields a configuration does not read (the other outer step's settings)
 UNUSED = {"maml_trpo_second_order": {"ppo_lr", "ppo_clip"}, "maml_ppo_dice_k2_remat": {"max_kl"},
-          "pearl": {"alpha_lr"}}  # PEARL holds α fixed (learn_alpha=False)
+          "pearl": {"alpha_lr"},  # PEARL holds α fixed (learn_alpha=False)
+          "maesn": {"ppo_lr", "ppo_clip"}}
 
 
 @pytest.mark.parametrize("name", grouped([*UNUSED, "tesp_first_order", "oracle",
-                                                "rl2", "vate", "sac", "metagrad"]))
+                                                "rl2", "vate", "sac", "metagrad", "epg"]))
 def test_every_traced_field_reaches_the_learner(name):
     """Two members, the defaults and one field changed: the field changes the update's
     metrics or parameters, or the adaptation returns (the baselines read the inner rate

@@ -163,7 +163,8 @@ def test_train_options_validation():
     [
         (
             ["train", "--algo", "reptile", "--out", "x"],
-            "unknown algo 'reptile'; registered algos: adaptsv, maml, meta_sgd, metagrad, ",
+            "unknown algo 'reptile'; registered algos: adaptsv, epg, epg_pg, maesn, "
+            "maesn_latent_space, maml, meta_sgd, metagrad, ",
         ),
         (
             ["train", "--env", "cartpole", "--out", "x"],

@@ -19,6 +19,9 @@ from jaxmeta.algorithms.baselines import (
     make_pretrained,
     make_random_init,
 )
+from jaxmeta.algorithms.epg import EPGConfig, make_epg
+from jaxmeta.algorithms.maesn import PRESETS as MAESN_PRESETS
+from jaxmeta.algorithms.maesn import MAESNConfig, make_maesn
 from jaxmeta.algorithms.maml import MAMLConfig, make_maml
 from jaxmeta.algorithms.metagrad import MetaGradConfig, make_metagrad
 from jaxmeta.algorithms.pearl import PEARLConfig, make_pearl
@@ -84,6 +87,18 @@ _REGISTRY: dict[str, Entry] = {
                       "through its own update"),
     "metagrad_fixed": Entry(make_metagrad, MetaGradConfig, {"eta_learn": "none"},
                             "the same A2C with γ, λ fixed (meta-gradient RL's baseline)"),
+    "epg": Entry(make_epg, EPGConfig, {},
+                 "Evolved Policy Gradients (Houthooft et al. 2018): a temporal-conv learned "
+                 "loss evolved by OpenAI-ES (evosax) over whole inner learning runs"),
+    "epg_pg": Entry(make_epg, EPGConfig, {"inner_loss": "pg"},
+                    "EPG's from-scratch baseline: the same inner schedule with the "
+                    "policy-gradient loss"),
+    "maesn": Entry(make_maesn, MAESNConfig, MAESN_PRESETS["maesn"],
+                   "MAESN (Gupta et al. 2018): latent-conditioned policy, per-task N(μ, σ) "
+                   "fast-adapted by policy gradient, KL to the prior"),
+    "maesn_latent_space": Entry(make_maesn, MAESNConfig, MAESN_PRESETS["maesn_latent_space"],
+                                "MAESN's LatentSpace baseline: the same latent policy trained "
+                                "without fast-updates"),
     "adaptsv": Entry(make_adaptsv, AdaptSVConfig, {},
                      "AdaptSV (TESP §5): a fast-updated task variable z, MAESN-like"),
     **{name: Entry(make_tesp, TESPConfig, TESP_PRESETS[name], summary)
@@ -139,9 +154,10 @@ def make(name: str, family: TaskFamily, config: Any = None) -> MetaLearner:
     return e.make(family, apply_preset(name, config))._replace(name=name)
 
 
-__all__ = ["AdaptSVConfig", "Adapted", "Entry", "LearnerState", "MAMLConfig", "MetaGradConfig",
-           "MetaLearner", "MultiTaskConfig", "PEARLConfig", "RL2Config", "SACConfig", "Sample",
-           "TESPConfig", "VATEConfig", "apply_preset", "config_class", "config_with", "entry",
-           "make", "make_adaptsv", "make_maml", "make_metagrad", "make_oracle", "make_pearl",
+__all__ = ["AdaptSVConfig", "Adapted", "EPGConfig", "Entry", "LearnerState", "MAESNConfig",
+           "MAMLConfig", "MetaGradConfig", "MetaLearner", "MultiTaskConfig", "PEARLConfig",
+           "RL2Config", "SACConfig", "Sample", "TESPConfig", "VATEConfig", "apply_preset",
+           "config_class", "config_with", "entry", "make", "make_adaptsv", "make_epg",
+           "make_maesn", "make_maml", "make_metagrad", "make_oracle", "make_pearl",
            "make_pretrained", "make_random_init", "make_rl2", "make_sac", "make_tesp",
            "make_vate", "names"]

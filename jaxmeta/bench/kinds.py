@@ -39,13 +39,17 @@ from jaxmeta.protocol import env_steps_per_update
 def parallel_envs(learner) -> int:
     """Environments simulated side by side in one rollout of one seed (tasks × episodes;
     for the recurrent learners, tasks × trials per task: a trial's episodes run in turn;
-    for meta-gradient A2C, its batch's tasks × episodes)."""
+    for meta-gradient A2C, its batch's tasks × episodes; for EPG, its members × tasks ×
+    episodes)."""
     trial = getattr(learner.config, "trial", None)
     if trial is not None:
         return trial.meta_batch_size * trial.trials_per_task
     ac = getattr(learner.config, "ac", None)
     if ac is not None:
         return ac.tasks * ac.episodes
+    es = getattr(learner.config, "es", None)
+    if es is not None:  # EPG: members × tasks × episodes of one inner update
+        return es.population * es.tasks * learner.config.inner.episodes
     s = learner.config.sampling
     return s.meta_batch_size * s.inner_episodes
 
@@ -169,34 +173,37 @@ def bench_meta_train(algo: str, family_name: str, cfg, seeds: int, iterations: i
 
 
 def bench_sweep(algo: str, family_name: str, cfg, seeds: list[int], tasks: list[int],
-                iterations: int, repeats: int, env_kwargs: dict | None = None) -> list[dict]:
-    """Throughput against vmapped seeds (at ``meta_batch_size`` tasks) and against tasks per
-    meta-batch (one seed), with parallel efficiency thr(n) / (n / n₀ · thr(n₀)) relative to
-    the first point n₀ of each axis. A point on both axes is measured once."""
+                iterations: int, repeats: int, env_kwargs: dict | None = None,
+                field: str = "meta_batch_size") -> list[dict]:
+    """Throughput against vmapped seeds (at the config's ``field``) and against ``field``
+    (tasks per meta-batch by default; EPG's ``es_population``) at one seed, with parallel
+    efficiency thr(n) / (n / n₀ · thr(n₀)) relative to the first point n₀ of each axis. A
+    point on both axes is measured once."""
     family = envs.make(family_name, **(env_kwargs or {}))
     rows = []
     measured: dict[tuple[int, int], dict] = {}
 
     def point(axis, n, c, s):
-        mbs = c.sampling.meta_batch_size
-        if (s, mbs) in measured:
-            return {**measured[(s, mbs)], "axis": axis, "n": n}
+        width = config_lib.get(c, field)
+        if (s, width) in measured:
+            return {**measured[(s, width)], "axis": axis, "n": n}
         learner = algorithms.make(algo, family, c)
         chunk, states, compile_s = trainer_program(learner, s, iterations)
         t = time_calls(chunk, (states,), repeats)
         steps = s * iterations * env_steps_per_update(learner)
         row = {"kind": "sweep", "axis": axis, "n": n, "algo": algo, "family": family_name,
-               "seeds": s, "meta_batch_size": mbs, "compile_chunk_s": compile_s,
+               "seeds": s, field: width, "compile_chunk_s": compile_s,
                **t, "env_steps_per_s": steps / t["median_s"], **peak_memory()}
-        measured[(s, mbs)] = row
+        measured[(s, width)] = row
         return row
 
-    for axis, values in (("seeds", seeds), ("tasks", tasks)):
+    for axis, values in (("seeds", seeds), (field if field != "meta_batch_size" else "tasks",
+                                            tasks)):
         if not values:
             continue
         line = []
         for n in values:
-            c = cfg if axis == "seeds" else config_lib.replace(cfg, meta_batch_size=n)
+            c = cfg if axis == "seeds" else config_lib.replace(cfg, **{field: n})
             line.append(point(axis, n, c, n if axis == "seeds" else 1))
         base = line[0]
         for r in line:

@@ -104,10 +104,10 @@ def markdown(result: dict, label: str) -> str:
     lines += offpolicy_tables(by["offpolicy"], by["brax_sac"])
     temp = lambda r: f"{r.get('xla_temp_mb', float('nan')):.1f} MiB"
     tables = {  # kind: (header cells, alignment, one row's cells)
-        "sweep": (["sweep", "n", "seeds × tasks", "env steps/s", "parallel efficiency",
-                   "peak RSS"], "-:-:::",
+        "sweep": (["sweep", "n", "seeds × tasks (EPG: × members)", "env steps/s",
+                   "parallel efficiency", "peak RSS"], "-:-:::",
                   lambda r: [f"{r['algo']} {r['family']}, {r['axis']}", r["n"],
-                             f"{r['seeds']} × {r['meta_batch_size']}",
+                             f"{r['seeds']} × {r.get('meta_batch_size', r.get('es_population'))}",
                              _k(r["env_steps_per_s"]), f"{r['parallel_efficiency']:.2f}",
                              f"{r['peak_rss_mb']:.0f} MB"]),
         "compile": (["compile one update", "family", "compile", "XLA temp", "peak RSS"],
@@ -182,8 +182,9 @@ def plot_sweep(result: dict, path: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, axis in zip(axes, ("seeds", "tasks"), strict=True):
+    names = list(dict.fromkeys(r["axis"] for r in rows))  # seeds, tasks (EPG: es_population)
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 4), squeeze=False)
+    for ax, axis in zip(axes[0], names, strict=True):
         line = [r for r in rows if r["axis"] == axis]
         n = np.array([r["n"] for r in line], float)
         thr = np.array([r["env_steps_per_s"] for r in line])
@@ -192,7 +193,8 @@ def plot_sweep(result: dict, path: Path) -> Path | None:
         for x, y, r in zip(n, thr, line, strict=True):
             ax.annotate(f"{r['parallel_efficiency']:.2f}", (x, y), textcoords="offset points",
                         xytext=(4, -12), fontsize=8)
-        ax.set_xlabel("vmapped seeds" if axis == "seeds" else "tasks per meta-batch")
+        ax.set_xlabel({"seeds": "vmapped seeds", "tasks": "tasks per meta-batch"}.get(
+            axis, axis))
         ax.set_ylabel("env steps / s")
         ax.set_title(f"{line[0]['algo']} on {line[0]['family']}: {axis} "
                      "(labels: parallel efficiency)", fontsize=9)

@@ -18,6 +18,11 @@ Presets:
 * ``offpolicy``: SAC and PEARL training at the sizes of ``experiments/pearl --scale small``
   on ``halfcheetah_vel_pearl`` (1 and 4 vmapped seeds, where the time goes, compile), and
   Brax's SAC against jaxmeta's on one ``navigation2d`` task.
+* ``maesn``: MAESN, its LatentSpace baseline and MAML on sparse 2D navigation at the sizes
+  of ``experiments/seed002/maesn --scale small`` (5 vmapped seeds; compile times).
+* ``epg``: EPG at the sizes of ``experiments/seed002/epg --scale small``: one generation's
+  env steps/s against the raw simulator, population 8 / 32 / 128 with the parallel
+  efficiency, the policy-gradient baseline, compile time.
 * ``maml_protocol``: the MAML paper's half-cheetah protocol end to end through ``train``
   (500 iterations × 40 tasks × (20 + 20) trajectories × 200 steps; a GPU job).
 """
@@ -58,6 +63,7 @@ class Suite:
     sweep_algo: str = "maml"
     sweep_seeds: tuple[int, ...] = ()
     sweep_seed_tasks: int = 10  # tasks per meta-batch along the seed axis
+    sweep_field: str = "meta_batch_size"  # what the second axis varies (EPG: es_population)
     sweep_tasks: tuple[int, ...] = ()
     compile_family: str = "navigation2d"
     compile_algos: tuple[str, ...] = ()
@@ -112,6 +118,15 @@ _SAC_NAV = dict(  # one navigation2d task: 4 episodes of 100 steps, then 100 gra
 _METAGRAD_CHEETAH = dict(  # experiments/seed002/metagrad --family halfcheetah_vel --scale small
     hidden_sizes=(64, 64), ac_value_hidden_sizes=(64, 64), ac_tasks=8, ac_episodes=1,
     ac_eval_episodes=2, ac_lr=1e-3, init_std=0.5, eta_lr=0.03, observe_task=True)
+
+_MAESN_NAV = dict(  # experiments/seed002/maesn --scale small
+    hidden_sizes=(32, 32), meta_batch_size=10, inner_episodes=20, outer_episodes=20,
+    eval_episodes=20, num_train_tasks=20, latent_size=2)
+
+_EPG_NAV = dict(  # experiments/seed002/epg --scale small
+    hidden_sizes=(32, 32), init_std=0.5, es_population=16, es_tasks=4, es_sigma=0.05,
+    es_lr=0.02, inner_updates=10, inner_episodes=4, inner_epochs=4, inner_lr=0.01,
+    eval_episodes=4)
 
 PRESETS: dict[str, Suite] = {
     "quick": Suite(
@@ -172,6 +187,20 @@ PRESETS: dict[str, Suite] = {
         sizes=_METAGRAD_CHEETAH, kinds=("meta_train", "compile"),
         compile_family="halfcheetah_vel", compile_algos=("metagrad",), seeds=2,
         iterations=10, repeats=3),
+    # MAESN, its LatentSpace baseline and MAML at the sizes of experiments/seed002/maesn
+    # --scale small (sparse 2D navigation): what the per-episode latents cost
+    "maesn": Suite(
+        family="navigation2d_sparse", horizon=20, algos=("maesn", "maesn_latent_space", "maml"),
+        sizes=_MAESN_NAV, kinds=("meta_train", "compile"), compile_family="navigation2d_sparse",
+        compile_algos=("maesn", "maml"), seeds=5, iterations=10, repeats=3),
+    # EPG: one generation (every member's inner learning runs) at population 8, 32 and 128
+    # (vmapped) with the parallel efficiency, the PG baseline's generation, compile times
+    "epg": Suite(
+        family="navigation2d", horizon=20, algos=("epg", "epg_pg"), sizes=_EPG_NAV,
+        kinds=("meta_train", "sweep", "compile"), sweep_family="navigation2d",
+        sweep_horizon=20, sweep_algo="epg", sweep_tasks=(8, 32, 128),
+        sweep_field="es_population", compile_family="navigation2d", compile_algos=("epg",),
+        seeds=1, iterations=2, repeats=3),
     "maml_protocol": Suite(
         family="halfcheetah_vel", horizon=200, algos=("maml",),
         sizes=dict(meta_batch_size=40, inner_episodes=20, outer_episodes=20),
@@ -255,12 +284,14 @@ def run_suite(suite: Suite, kinds: tuple[str, ...] | None = None, log: Callable 
         add(bench_brax_sac(suite.sac_family, config_for("sac", suite.sac_sizes),
                            suite.sac_env_steps, suite.repeats + 1, sim(suite.sac_family)))
     if "sweep" in kinds:
-        cfg = config_lib.replace(config_for(suite.sweep_algo, suite.sizes),
-                                 meta_batch_size=suite.sweep_seed_tasks)
+        cfg = config_for(suite.sweep_algo, suite.sizes)
+        if suite.sweep_seeds:
+            cfg = config_lib.replace(cfg, **{suite.sweep_field: suite.sweep_seed_tasks})
         for row in K.bench_sweep(suite.sweep_algo, suite.sweep_family, cfg,
                                  list(suite.sweep_seeds), list(suite.sweep_tasks),
                                  suite.iterations, suite.repeats,
-                                 sim(suite.sweep_family, horizon=suite.sweep_horizon)):
+                                 sim(suite.sweep_family, horizon=suite.sweep_horizon),
+                                 suite.sweep_field):
             add(row)
     if "compile" in kinds:
         for algo in suite.compile_algos:

@@ -3,6 +3,8 @@
 * :class:`Wrapper`: delegates every part of the protocol to the wrapped family;
   subclasses override only what they change.
 * :class:`FixedTask`: a family restricted to one task (for single-task trainers).
+* :class:`DenseReward`: the family with its reward replaced by its ``dense_reward`` (for
+  learners that meta-train on a shaped signal and are tested on the sparse one: MAESN).
 * :func:`brax_env`: one task of a family as a ``brax.envs.base.Env`` (same model, same
   step), for comparing with brax's trainers.
 """
@@ -83,6 +85,16 @@ class FixedTask(Wrapper):
     def sample_tasks(self, key: Array, n: int, split: str = "train") -> Any:
         check_split(split)
         return jax.tree.map(lambda x: jnp.broadcast_to(x, (n,) + x.shape), self.task)
+
+
+class DenseReward(Wrapper):
+    """``family`` whose reward is ``family.dense_reward`` (−distance on sparse navigation;
+    the reward itself on families without a sparse variant). Everything else, including the
+    done flag, is the wrapped family's."""
+
+    def step(self, state: EnvState, action: Array, task: Any) -> EnvState:
+        nxt = self.family.step(state, action, task)
+        return nxt.replace(reward=self.family.dense_reward(nxt, task))
 
 
 def brax_env(family: TaskFamily, task: Any, action_box: tuple[Any, Any] | None = None):

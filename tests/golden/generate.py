@@ -53,6 +53,8 @@ ENTRIES = {
     "sac": ("sac", *NAV, {}, 4, 2, False),
     "pearl": ("pearl", *NAV, {}, 4, 2, True),
     "metagrad": ("metagrad", *NAV, {"ac_entropy_coef": 0.01}, 4, 2, True),
+    "maesn": ("maesn", *NAV, {}, 4, 2, True),
+    "epg": ("epg", *NAV, {"pg_coef": 0.1}, 4, 2, True),  # pg_coef's default 0 would not move
     "maml_halfcheetah_vel": ("maml", "halfcheetah_vel", {"horizon": 5, "physics": "mjx"},
                              {"outer": "ppo", "meta_gradient": "first_order"}, 1, 1, False),
 }
