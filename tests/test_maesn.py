@@ -10,6 +10,7 @@ import pytest
 from jaxmeta import algorithms, envs
 from jaxmeta import config as config_lib
 from jaxmeta.algorithms.maesn import kl_to_prior, prior
+from jaxmeta.envs.wrappers import DenseReward
 from jaxmeta.evaluation import evaluate
 from jaxmeta.meta.policy import embedded_policy
 from jaxmeta.meta.sampling import advantages
@@ -195,3 +196,16 @@ def test_the_dense_variant_of_sparse_navigation_rewards_minus_the_distance():
     np.testing.assert_allclose(s.reward, sparse.dense_reward(s, task))
     with pytest.raises(ValueError, match="reward='shaped' is not valid"):
         envs.make("navigation2d_sparse", reward="shaped")
+
+
+def test_every_family_takes_the_dense_reward_variant_and_it_rebuilds_by_name():
+    fam = envs.make("navigation2d", horizon=8, reward="dense")
+    assert isinstance(fam, DenseReward) and fam.env_spec.overrides == {"horizon": 8,
+                                                                        "reward": "dense"}
+    again = envs.make(fam.env_spec.name, **fam.env_spec.overrides)
+    plain = envs.make("navigation2d", horizon=8)
+    task = jax.tree.map(lambda x: x[0], plain.sample_tasks(KEY, 1, "train"))
+    a = jnp.array([0.3, -0.2])
+    # navigation2d has no sparse variant: its dense reward is its reward
+    np.testing.assert_array_equal(again.step(again.reset(KEY, task), a, task).reward,
+                                  plain.step(plain.reset(KEY, task), a, task).reward)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from jaxmeta.config import check_choice
 from jaxmeta.envs.base import SPLITS, EnvSpec, EnvState, TaskFamily, check_split
 from jaxmeta.envs.gridworld import GridTask, Gridworld
 from jaxmeta.envs.locomotion import (
@@ -33,7 +34,7 @@ from jaxmeta.envs.reach import (
     ReacherSparse,
     WheeledGoal,
 )
-from jaxmeta.envs.wrappers import FixedTask, Wrapper, brax_env
+from jaxmeta.envs.wrappers import DenseReward, FixedTask, Wrapper, brax_env
 
 _PURE_JAX = (Navigation2D, Navigation2DSparse, Gridworld)
 _MJX = (
@@ -45,6 +46,7 @@ _MJX = (
     HopperRandParams, Walker2dRandParams,
 )
 _REGISTRY: dict[str, Callable[..., TaskFamily]] = {cls.name: cls for cls in _PURE_JAX + _MJX}
+REWARDS = ("env", "dense")  # make(..., reward=): the family's own, or its dense_reward
 
 
 def register(name: str, constructor: Callable[..., TaskFamily]) -> None:
@@ -71,6 +73,11 @@ def make(name: str, **overrides) -> TaskFamily:
     MuJoCo families take ``physics=`` (``"auto"``, ``"mjx"``, ``"mujoco"``); the family's
     ``env_spec`` records the resolved one, so a run rebuilt from it simulates the same way.
 
+    Every family takes ``reward=``: ``"env"`` (default, its own reward) or ``"dense"``, its
+    :meth:`~jaxmeta.envs.base.TaskFamily.dense_reward` as the reward (:class:`DenseReward`;
+    −distance on sparse navigation): a registered variant for meta-training on a shaped
+    signal and testing on the family's own, which a run rebuilds by name.
+
     Raises:
       ValueError: unknown name (the message lists the registered ones) or a bad override.
     """
@@ -80,6 +87,8 @@ def make(name: str, **overrides) -> TaskFamily:
         with_model = [n for n in names() if has_mujoco_model(n)]
         raise ValueError(f"env {name!r} has no MuJoCo model, so physics= does not apply to it; "
                          f"the families with one: {', '.join(with_model)}")
+    reward = overrides.pop("reward", "env")
+    check_choice("reward", reward, REWARDS)
     try:
         family = _REGISTRY[name](**overrides)
     except TypeError as e:  # unknown keyword
@@ -87,12 +96,12 @@ def make(name: str, **overrides) -> TaskFamily:
     recorded = dict(overrides)
     if isinstance(family, MJXFamily):  # the resolved simulator, so a rebuild uses the same
         recorded["physics"] = family.physics
+    if reward == "dense":
+        family, recorded["reward"] = DenseReward(family), reward
     family.env_spec = EnvSpec(name, recorded)
     return family
 
 
-__all__ = ["SPLITS", "Dynamics", "EnvSpec", "EnvState", "FixedTask", "GridTask", "Gridworld",
-           "MJXFamily", "MJXTask",
-           "NavTask", "TaskFamily", "Wrapper", "brax_env", "check_split", "has_mujoco_model",
-           "make", "names",
-           "register"]
+__all__ = ["REWARDS", "SPLITS", "DenseReward", "Dynamics", "EnvSpec", "EnvState", "FixedTask",
+           "GridTask", "Gridworld", "MJXFamily", "MJXTask", "NavTask", "TaskFamily", "Wrapper",
+           "brax_env", "check_split", "has_mujoco_model", "make", "names", "register"]

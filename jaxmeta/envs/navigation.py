@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from jaxmeta.config import check_choice, check_positive, check_range
+from jaxmeta.config import check_positive, check_range
 from jaxmeta.envs.base import EnvState, TaskFamily, check_split, sample_annulus, split_key
 
 Array = jax.Array
@@ -106,17 +106,15 @@ class Navigation2DSparse(Navigation2D):
       (``sparsify_rewards``) and adds 1 there.
     * :meth:`dense_reward` is that dense reward −d, which PEARL's critic trains on while
       its encoder reads the sparse one.
-    * ``reward="dense"`` makes −d the reward itself: the same goals, for meta-training a
-      learner on the shaped signal and testing it on the sparse one (MAESN's protocol; its
-      learner does this inside with ``train_reward``, others train on this variant).
+    * ``envs.make("navigation2d_sparse", reward="dense")`` makes −d the reward itself (the
+      registry's :class:`~jaxmeta.envs.wrappers.DenseReward`): the same goals, for
+      meta-training a learner on the shaped signal and testing it on the sparse one.
     """
 
     name = "navigation2d_sparse"
 
     def __init__(self, horizon: int = 20, max_speed: float = 0.1, goal_radius: float = 0.2,
-                 radius: float = 1.0, reward: str = "sparse"):
-        check_choice("reward", reward, ("sparse", "dense"))
-        self.dense = reward == "dense"
+                 radius: float = 1.0):
         check_positive("horizon", horizon)
         check_range("max_speed", max_speed, lo=0, lo_open=True)
         check_range("goal_radius", goal_radius, lo=0, lo_open=True)
@@ -136,9 +134,9 @@ class Navigation2DSparse(Navigation2D):
         return NavTask(goal=goal)
 
     def reward(self, pos: Array, task: NavTask) -> Array:
-        """r = 1 − d inside the goal radius (d ≤ 0.2), else 0 (−d with ``reward="dense"``)."""
+        """r = 1 − d inside the goal radius (d ≤ 0.2), else 0."""
         d = jnp.linalg.norm(pos - task.goal)
-        return -d if self.dense else jnp.where(d <= self.goal_radius, 1.0 - d, 0.0)
+        return jnp.where(d <= self.goal_radius, 1.0 - d, 0.0)
 
     def dense_reward(self, state: EnvState, task: NavTask) -> Array:
         """−d, the distance to the goal after the move (the reward before sparsifying)."""

@@ -4,7 +4,8 @@
   subclasses override only what they change.
 * :class:`FixedTask`: a family restricted to one task (for single-task trainers).
 * :class:`DenseReward`: the family with its reward replaced by its ``dense_reward`` (for
-  learners that meta-train on a shaped signal and are tested on the sparse one: MAESN).
+  meta-training on a shaped signal and testing on the sparse one: MAESN does it inside,
+  ``envs.make(name, reward="dense")`` registers it so that a run rebuilds by name).
 * :func:`brax_env`: one task of a family as a ``brax.envs.base.Env`` (same model, same
   step), for comparing with brax's trainers.
 """
