@@ -60,11 +60,32 @@ def training_curve(rows: list[dict], key: str, iterations: Sequence[int]) -> lis
             for a, b in zip(iterations[:-1], iterations[1:], strict=True)]
 
 
-def per_iteration(run_dir: str | Path, keys: Sequence[str]) -> dict:
-    """Every training row's ``keys`` from ``metrics.jsonl``: ``{"iterations": [...], key:
-    [[value of each seed] per iteration]}``."""
+def scale_settings(scales: dict, scale: str, family: str | None = None) -> dict:
+    """A runner's settings: ``scales[scale]``, or ``scales[family][scale]`` for runners whose
+    table is keyed by family first; unknown names list the choices. Nested dicts (sizes)
+    are copied, so a caller may change them."""
+    if family is not None:
+        if family not in scales:
+            raise ValueError(f"unknown family {family!r}; choose one of {sorted(scales)}")
+        scales = scales[family]
+    if scale not in scales:
+        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(scales)}")
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in scales[scale].items()}
+
+
+def env_steps_per_seed(record: dict, iterations, seeds: int) -> np.ndarray:
+    """Env steps per seed of a runner's ``record`` after ``iterations`` updates: the
+    updates' (``env_steps_per_iteration`` counts every seed) plus those ``init`` simulated
+    (``init_env_steps``, off-policy buffer filling; 0 when absent)."""
+    return (np.asarray(iterations, dtype=float) * record["env_steps_per_iteration"]
+            + record.get("init_env_steps", 0)) / seeds
+
+
+def per_iteration(run_dir: str | Path, keys: Sequence[str], stride: int = 1) -> dict:
+    """Every ``stride``-th training row's ``keys`` from ``metrics.jsonl``:
+    ``{"iterations": [...], key: [[value of each seed] per iteration]}``."""
     rows = [r for r in read_metrics(run_dir) if "split" not in r and keys[0] in r]
-    its = sorted({r["iteration"] for r in rows})
+    its = sorted({r["iteration"] for r in rows})[::stride]
     by = {(r["iteration"], r["seed"]): r for r in rows}
     seeds = sorted({r["seed"] for r in rows})
     return {"iterations": its, **{k: [[by[(i, sd)][k] for sd in seeds] for i in its]
@@ -216,6 +237,6 @@ class Results:
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
-__all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "evaluation_summary",
-           "load_results", "make_family", "override", "per_iteration", "report_main", "run_methods",
-           "train_method", "training_curve"]
+__all__ = ["RUNNER_ERRORS", "Results", "add_run_args", "choose", "env_steps_per_seed",
+           "evaluation_summary", "load_results", "make_family", "override", "per_iteration",
+           "report_main", "run_methods", "scale_settings", "train_method", "training_curve"]

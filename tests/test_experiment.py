@@ -3,8 +3,10 @@
 import argparse
 import json
 
+import numpy as np
 import pytest
 
+from jaxmeta import experiment
 from jaxmeta.experiment import Results, add_run_args, choose, override, train_method, training_curve
 from tests.helpers import tiny_learner
 
@@ -83,3 +85,28 @@ def test_make_family_gives_physics_only_to_mujoco_families():
     assert nav.horizon == 7
     cheetah = make_family("halfcheetah_vel", "mujoco")
     assert cheetah.physics == "mujoco" and cheetah.horizon == 200
+
+
+def test_scale_settings_names_the_choices_and_copies_the_sizes():
+    scales = {"nav": {"small": {"seeds": 2, "sizes": {"hidden_sizes": (8,)}}}}
+    s = experiment.scale_settings(scales, "small", "nav")
+    s["sizes"]["hidden_sizes"] = (64,)
+    assert scales["nav"]["small"]["sizes"]["hidden_sizes"] == (8,)
+    with pytest.raises(ValueError, match=r"unknown family 'cheetah'; choose one of \['nav'\]"):
+        experiment.scale_settings(scales, "small", "cheetah")
+    with pytest.raises(ValueError, match=r"unknown scale 'huge'; choose one of \['small'\]"):
+        experiment.scale_settings(scales["nav"], "huge")
+
+
+def test_env_steps_per_seed_counts_init_and_updates_over_all_seeds():
+    rec = {"env_steps_per_iteration": 400, "init_env_steps": 200}
+    np.testing.assert_allclose(experiment.env_steps_per_seed(rec, [0, 10], 2), [100, 2100])
+    assert experiment.env_steps_per_seed({"env_steps_per_iteration": 40}, 3, 4) == 30
+
+
+def test_per_iteration_reads_every_stride_th_training_row(tmp_path):
+    rows = [{"iteration": i, "seed": s, "gamma": i + s / 10} for i in range(4) for s in (0, 1)]
+    rows.append({"iteration": 3, "seed": 0, "split": "test", "gamma": -1.0})  # an evaluation
+    (tmp_path / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    got = experiment.per_iteration(tmp_path, ("gamma",), stride=2)
+    assert got == {"iterations": [0, 2], "gamma": [[0.0, 0.1], [2.0, 2.1]]}

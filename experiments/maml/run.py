@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms, envs, experiment
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
     Results,
@@ -60,9 +60,7 @@ SCALES = {
 
 def scale_settings(scale: str) -> dict:
     """The sizes of ``scale`` (unknown names list the choices)."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    return dict(SCALES[scale])
+    return experiment.scale_settings(SCALES, scale)
 
 
 def method_config(method: str, s: dict):

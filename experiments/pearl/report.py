@@ -22,7 +22,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxmeta.experiment import report_main  # noqa: E402
+from jaxmeta.experiment import env_steps_per_seed, report_main  # noqa: E402
 
 LABELS = {"pearl": "PEARL", "maml": "MAML (TRPO)", "rl2": "RL²"}
 COLORS = {"pearl": "C3", "maml": "C0", "rl2": "C2"}
@@ -43,9 +43,7 @@ def seeds(method: dict) -> int:
 
 def env_steps(method: dict) -> np.ndarray:
     """Env steps per seed at every evaluation: the updates' plus the initial filling."""
-    its = np.asarray(method["iterations"], dtype=float)
-    return (its * method["env_steps_per_iteration"] + method.get("init_env_steps", 0)
-            ) / seeds(method)
+    return env_steps_per_seed(method, method["iterations"], seeds(method))
 
 
 def adapted(method: dict) -> np.ndarray:

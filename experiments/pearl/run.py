@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms
+from jaxmeta import algorithms, experiment
 from jaxmeta import config as config_lib
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -129,11 +129,7 @@ SCALES = {
 
 def scale_settings(family: str, scale: str) -> dict:
     """The sizes of ``scale`` on ``family`` (unknown names list the choices)."""
-    if family not in SCALES:
-        raise ValueError(f"unknown family {family!r}; choose one of {sorted(SCALES)}")
-    if scale not in SCALES[family]:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES[family])}")
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in SCALES[family][scale].items()}
+    return experiment.scale_settings(SCALES, scale, family)
 
 
 def method_settings(s: dict, method: str) -> dict:
@@ -213,8 +209,7 @@ def main(argv=None) -> None:
     print(f"{args.family} ({args.scale}): {methods}, {s['seeds']} seeds", flush=True)
     def describe(name: str, rec: dict) -> str:
         final = np.mean(rec["returns"][-1], axis=0)
-        steps = (rec["iterations"][-1] * rec["env_steps_per_iteration"]
-                 + rec["init_env_steps"]) / s["seeds"]
+        steps = experiment.env_steps_per_seed(rec, rec["iterations"][-1], s["seeds"])
         return (f"  {name:6s} return before/after adaptation "
                 + " ".join(f"{x:8.2f}" for x in final)
                 + f"   {steps:,.0f} env steps/seed   [{rec['wall_seconds']:5.0f}s]")

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms, envs, experiment
 from jaxmeta.algorithms.tesp import paper_config
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -66,9 +66,7 @@ SCALES = {
 
 def scale_settings(scale: str, family: str) -> dict:
     """The sizes of ``scale`` for ``family`` (unknown names list the choices)."""
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    s = dict(SCALES[scale])
+    s = experiment.scale_settings(SCALES, scale)
     if scale == "paper":
         p = paper_config(family)
         s.update(meta_batch_size=p.sampling.meta_batch_size, episodes=p.sampling.inner_episodes,

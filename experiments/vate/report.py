@@ -27,6 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from jaxmeta.experiment import env_steps_per_seed  # noqa: E402
+
 LABELS = {"rl2": "RL²", "vate": "VATE", "vate_past_decoding": "VATE, past decoding",
           "vate_no_rl_grad": "VATE, no RL gradient into encoder", "varibad": "variBAD"}
 COLORS = {"rl2": "C0", "vate": "C3", "vate_past_decoding": "C2", "vate_no_rl_grad": "C4",
@@ -63,8 +65,7 @@ def seeds(result: dict, method: dict) -> int:
 
 def env_steps(result: dict, method: dict) -> np.ndarray:
     """Env steps per seed at every evaluation (iterations × steps per update / seeds)."""
-    its = np.asarray(method["iterations"], dtype=float)
-    return its * method["env_steps_per_iteration"] / seeds(result, method)
+    return env_steps_per_seed(method, method["iterations"], seeds(result, method))
 
 
 def episode_panels(result: dict, names: list[str], path: Path, x: str = "steps",

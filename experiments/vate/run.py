@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms
+from jaxmeta import algorithms, experiment
 from jaxmeta.envs import gridworld_bayes
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -66,11 +66,7 @@ SCALES = {
 
 def scale_settings(family: str, scale: str) -> dict:
     """The sizes of ``scale`` on ``family`` (unknown names list the choices)."""
-    if family not in SCALES:
-        raise ValueError(f"unknown family {family!r}; choose one of {sorted(SCALES)}")
-    if scale not in SCALES[family]:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES[family])}")
-    return dict(SCALES[family][scale])
+    return experiment.scale_settings(SCALES, scale, family)
 
 
 def method_config(method: str, family: str, s: dict):

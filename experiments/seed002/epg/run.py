@@ -26,7 +26,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxmeta import algorithms, envs
+from jaxmeta import algorithms, envs, experiment
 from jaxmeta import config as config_lib
 from jaxmeta.evaluation import evaluate, load_run
 from jaxmeta.experiment import (
@@ -63,9 +63,8 @@ SCALES = {
 
 
 def scale_settings(scale: str) -> dict:
-    if scale not in SCALES:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES)}")
-    return {**SCALES[scale], "sizes": dict(SCALES[scale]["sizes"])}
+    """The settings of ``scale`` (unknown names list the choices)."""
+    return experiment.scale_settings(SCALES, scale)
 
 
 def method_learner(method: str, s: dict):

@@ -23,7 +23,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxmeta.experiment import report_main  # noqa: E402
+from jaxmeta.experiment import env_steps_per_seed, report_main  # noqa: E402
 
 LABELS = {"metagrad": "meta-gradient (γ, λ learned)", "fixed": "fixed at η₀",
           "fixed_ref": "fixed at η̄"}
@@ -39,9 +39,7 @@ def returns(method: dict) -> np.ndarray:
 
 def env_steps(method: dict, iterations) -> np.ndarray:
     """Env steps per seed after ``iterations`` updates (the initial batch included)."""
-    seeds = int(method["settings"]["seeds"])
-    return (np.asarray(iterations, dtype=float) * method["env_steps_per_iteration"]
-            + method.get("init_env_steps", 0)) / seeds
+    return env_steps_per_seed(method, iterations, int(method["settings"]["seeds"]))
 
 
 def late(method: dict) -> np.ndarray:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmeta import algorithms
+from jaxmeta import algorithms, experiment
 from jaxmeta import config as config_lib
 from jaxmeta.experiment import (
     RUNNER_ERRORS,
@@ -39,7 +39,6 @@ from jaxmeta.experiment import (
     run_methods,
     train_method,
 )
-from jaxmeta.runs import read_metrics
 
 METHODS = ("metagrad", "fixed", "fixed_ref")
 SPLIT = "test"
@@ -82,13 +81,7 @@ SCALES = {
 
 def scale_settings(family: str, scale: str) -> dict:
     """The settings of ``scale`` on ``family`` (unknown names list the choices)."""
-    if family not in SCALES:
-        raise ValueError(f"unknown family {family!r}; choose one of {sorted(SCALES)}")
-    if scale not in SCALES[family]:
-        raise ValueError(f"unknown scale {scale!r}; choose one of {sorted(SCALES[family])}")
-    s = dict(SCALES[family][scale])
-    s["sizes"] = dict(s["sizes"])
-    return s
+    return experiment.scale_settings(SCALES, scale, family)
 
 
 def method_config(method: str, s: dict):
@@ -107,12 +100,7 @@ def method_config(method: str, s: dict):
 def eta_trajectory(run_dir: Path, stride: int) -> dict:
     """Every ``stride``-th training row's γ and λ: ``iterations``, ``gamma[i][seed]``,
     ``lambda[i][seed]``."""
-    rows = [r for r in read_metrics(run_dir) if "split" not in r and "gamma" in r]
-    its = sorted({r["iteration"] for r in rows})[::stride]
-    by = {(r["iteration"], r["seed"]): r for r in rows}
-    seeds = sorted({r["seed"] for r in rows})
-    return {"iterations": its,
-            **{k: [[by[(i, sd)][k] for sd in seeds] for i in its] for k in ("gamma", "lambda")}}
+    return experiment.per_iteration(run_dir, ("gamma", "lambda"), stride)
 
 
 def run_method(method: str, family, s: dict, seed: int, run_dir: Path, resume: bool,
@@ -148,8 +136,7 @@ def main(argv=None) -> None:
     def describe(name: str, rec: dict) -> str:
         final = np.mean(rec["returns"][-1], axis=0)[0]
         eta = (np.mean(rec["eta"]["gamma"][-1]), np.mean(rec["eta"]["lambda"][-1]))
-        steps = (rec["iterations"][-1] * rec["env_steps_per_iteration"]
-                 + rec["init_env_steps"]) / s["seeds"]
+        steps = experiment.env_steps_per_seed(rec, rec["iterations"][-1], s["seeds"])
         return (f"  {name:9s} held-out return {final:8.2f}   γ {eta[0]:.3f} λ {eta[1]:.3f}"
                 f"   {steps:,.0f} env steps/seed   [{rec['wall_seconds']:5.0f}s]")
 
