@@ -12,8 +12,9 @@ from jaxmeta import config as config_lib
 from jaxmeta.meta import estimators, outer, replay
 from jaxmeta.meta import inner as inner_lib
 from jaxmeta.meta.policy import blind_policy, log_prob
-from jaxmeta.meta.sampling import PGAdaptation
+from jaxmeta.meta.sampling import Episodes, PGAdaptation, episodes_kl
 from jaxmeta.nets import gaussian_kl
+from jaxmeta.rollout import Trajectory
 from tests.helpers import tiny_family
 
 KEY = jax.random.PRNGKey(0)
@@ -125,3 +126,19 @@ def test_ppo_epochs_keeps_each_epochs_aux_before_its_step():
     np.testing.assert_allclose(aux["p"][:, 0], [2.0, 1.0, 0.5])  # p ← p − 0.25·2p
     np.testing.assert_allclose(losses, [4.0, 1.0, 0.25])
     np.testing.assert_allclose(p, [0.25])
+
+
+def test_episodes_kl_is_the_mean_over_tasks_of_the_per_step_kl_on_valid_steps():
+    rng = np.random.default_rng(0)
+    shape = (2, 3, 4)  # tasks, episodes, steps
+    old_mean, new_mean = rng.normal(size=shape + (2,)), rng.normal(size=shape + (2,))
+    old_ls, new_ls = rng.normal(size=shape + (2,)) * 0.3, rng.normal(size=shape + (2,)) * 0.3
+    mask = np.ones(shape)
+    mask[0, :, 3:] = 0  # task 0's episodes end after 3 steps
+    z = np.zeros(shape)
+    traj = Trajectory(obs=z[..., None], action=old_mean, reward=z, done=z, mask=mask, logp=z)
+    outer = Episodes(traj, z, old_mean, old_ls)
+    kl = np.sum(new_ls - old_ls + (np.exp(2 * old_ls) + (old_mean - new_mean) ** 2)
+                / (2 * np.exp(2 * new_ls)) - 0.5, -1)  # KL(old ‖ new) per step
+    want = np.mean([(kl[i] * mask[i]).sum() / mask[i].sum() for i in range(2)])
+    np.testing.assert_allclose(episodes_kl(outer, (new_mean, new_ls)), want, rtol=1e-5)

@@ -28,6 +28,7 @@ from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta.inner import inner_step
 from jaxmeta.meta.policy import PolicySpec, log_prob
 from jaxmeta.meta.replay import replay
+from jaxmeta.nets import gaussian_kl
 from jaxmeta.protocol import Sample
 from jaxmeta.rollout import Trajectory, distance_returns, episode_returns, rollout
 
@@ -102,6 +103,14 @@ def sample_episodes(family: TaskFamily, policy_fn, task: Any, key: Array, num_ep
     sampling distribution (what an outer step needs of the post-adaptation episodes)."""
     traj = rollout(family, policy_fn, task, key, num_episodes)
     return Episodes(traj, advantages(traj, returns, family.horizon), *policy_fn(traj.obs))
+
+
+def episodes_kl(outer: Episodes, dist: tuple[Array, Array]) -> Array:
+    """mean over tasks of KL(π_old ‖ π) per valid step of the post-adaptation episodes
+    ``outer`` (leading task axis), π's ``dist = (mean, log_std)`` on ``outer.traj.obs``:
+    the constraint of TRPO's meta-step and PPO's ``kl`` metric."""
+    kl = gaussian_kl(outer.old_mean, outer.old_log_std, *dist)
+    return jax.vmap(rl.masked_mean)(kl, outer.traj.mask).mean()
 
 
 def vpg_inner_loss(policy_fn, traj: Trajectory, adv: Array, normalize: bool) -> Array:

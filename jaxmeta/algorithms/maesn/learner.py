@@ -40,7 +40,7 @@ from jaxmeta.meta import estimators, outer
 from jaxmeta.meta import inner as inner_lib
 from jaxmeta.meta.policy import act, embedded_policy
 from jaxmeta.meta.replay import replay
-from jaxmeta.meta.sampling import Episodes, advantages
+from jaxmeta.meta.sampling import Episodes, advantages, episodes_kl
 from jaxmeta.nets import gaussian_kl, gaussian_log_prob
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample, check_adapt_steps
 from jaxmeta.rollout import Trajectory, count_env_steps, episode, episode_returns
@@ -207,18 +207,15 @@ def make_maesn(family: TaskFamily, config: MAESNConfig | None = None) -> MetaLea
 
         return jax.vmap(one)(s.batches)
 
-    def kl_of_dist(dist, b):
-        kl = gaussian_kl(b.outer.old_mean, b.outer.old_log_std, *dist)
-        return jax.vmap(rl.masked_mean)(kl, b.outer.traj.mask).mean()
-
     def update(state):
         c, opt, out = wire(state.hyper)
         key, k_sample = jax.random.split(state.key)
         s = sample(state, k_sample)
         dist = lambda p: adapted_dist(c, opt, p, s)
+        kl_of_dist = lambda d: episodes_kl(s.batches.outer, d)
         objective = outer.Objective(
-            loss=lambda p: meta_loss(p, state, s), kl=lambda p: kl_of_dist(dist(p), s.batches),
-            dist=dist, kl_of_dist=lambda dd: kl_of_dist(dd, s.batches))
+            loss=lambda p: meta_loss(p, state, s), kl=lambda p: kl_of_dist(dist(p)), dist=dist,
+            kl_of_dist=kl_of_dist)
         params, outer_state, extra = out.step(state.params, state.opt_state["outer"],
                                               objective)
         b = s.batches

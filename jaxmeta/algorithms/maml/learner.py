@@ -17,13 +17,17 @@ import jax
 import jax.numpy as jnp
 
 from jaxmeta import config as config_lib
-from jaxmeta import rl
 from jaxmeta.algorithms.maml.config import MAMLConfig
 from jaxmeta.envs.base import TaskFamily
 from jaxmeta.meta import estimators, outer, policy
 from jaxmeta.meta import inner as inner_lib
-from jaxmeta.meta.sampling import Episodes, PGAdaptation, sample_episodes, sample_meta_batch
-from jaxmeta.nets import gaussian_kl
+from jaxmeta.meta.sampling import (
+    Episodes,
+    PGAdaptation,
+    episodes_kl,
+    sample_episodes,
+    sample_meta_batch,
+)
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample, check_adapt_steps
 from jaxmeta.rollout import Trajectory, count_env_steps, episode_returns
 
@@ -99,18 +103,15 @@ def make_maml(family: TaskFamily, config: MAMLConfig | None = None) -> MetaLearn
         one = lambda task, b: spec.fn(replayed(pg, params, task, b)[0], task)(b.outer.traj.obs)
         return jax.vmap(one)(s.tasks, s.batches)
 
-    def kl_of_dist(dist, b):
-        kl = gaussian_kl(b.outer.old_mean, b.outer.old_log_std, *dist)
-        return jax.vmap(rl.masked_mean)(kl, b.outer.traj.mask).mean()
-
     def update(state):
         _, pg, out = wire(state.hyper)
         key, k_sample = jax.random.split(state.key)
         s = sample(state, k_sample)
         dist = lambda p: adapted_dist(pg, p, s)
+        kl_of_dist = lambda d: episodes_kl(s.batches.outer, d)
         objective = outer.Objective(
-            loss=lambda p: meta_loss(p, state, s), kl=lambda p: kl_of_dist(dist(p), s.batches),
-            dist=dist, kl_of_dist=lambda d: kl_of_dist(d, s.batches), exact=not est.score_term)
+            loss=lambda p: meta_loss(p, state, s), kl=lambda p: kl_of_dist(dist(p)), dist=dist,
+            kl_of_dist=kl_of_dist, exact=not est.score_term)
         params, opt_state, extra = out.step(state.params, state.opt_state, objective)
         inner_returns = episode_returns(s.batches.inner).mean(axis=(0, 2))  # [K]
         post = episode_returns(s.batches.outer.traj).mean()

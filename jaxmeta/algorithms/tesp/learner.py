@@ -40,11 +40,11 @@ from jaxmeta.meta.replay import replay
 from jaxmeta.meta.sampling import (
     Episodes,
     advantages,
+    episodes_kl,
     sample_episodes,
     sample_meta_batch,
     vpg_inner_loss,
 )
-from jaxmeta.nets import gaussian_kl
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample, check_adapt_steps
 from jaxmeta.rollout import Trajectory, count_env_steps, distance_returns, episode_returns, rollout
 
@@ -204,11 +204,9 @@ def embedding_learner(family: TaskFamily, cfg, inference: TaskInference,
     def mean_kl(c, params, batches):
         def one(b):
             fast, h = replayed(c, params, b)
-            mean, log_std = spec.fn(policy_of(params, fast), h)(b.outer.traj.obs)
-            return rl.masked_mean(gaussian_kl(b.outer.old_mean, b.outer.old_log_std, mean,
-                                              log_std), b.outer.traj.mask)
+            return spec.fn(policy_of(params, fast), h)(b.outer.traj.obs)
 
-        return jax.vmap(one)(batches).mean()
+        return episodes_kl(batches.outer, jax.vmap(one)(batches))
 
     def update(state):
         c = config_lib.bind(cfg, state.hyper)
