@@ -311,3 +311,14 @@ def test_sample_counts_every_simulated_step():
     s = jax.eval_shape(ler.sample, jax.eval_shape(ler.init, KEY), KEY)
     assert s.batches["inner"].reward.shape == (8, 4, 2, 2, 10)
     assert s.batches["eval"].reward.shape == (8, 4, 2, 10)
+
+
+def test_bench_counts_the_simulated_members_as_parallel_envs():
+    """Members × tasks × episodes of one inner update; the PG baseline simulates one
+    member (its per-update env steps say so too)."""
+    from jaxmeta.bench.kinds import parallel_envs
+    from tests.helpers import tiny_learner
+
+    epg, pg = tiny_learner("epg"), tiny_learner("epg_pg")
+    assert parallel_envs(epg) == 4 * 2 * 2 and parallel_envs(pg) == 2 * 2
+    assert env_steps_per_update(epg) == 4 * env_steps_per_update(pg)

@@ -48,8 +48,10 @@ def parallel_envs(learner) -> int:
     if ac is not None:
         return ac.tasks * ac.episodes
     es = getattr(learner.config, "es", None)
-    if es is not None:  # EPG: members × tasks × episodes of one inner update
-        return es.population * es.tasks * learner.config.inner.episodes
+    if es is not None:  # EPG: members × tasks × episodes of one inner update; its PG
+        # baseline simulates one member (the loss φ plays no part in it)
+        members = 1 if learner.config.inner.loss == "pg" else es.population
+        return members * es.tasks * learner.config.inner.episodes
     s = learner.config.sampling
     return s.meta_batch_size * s.inner_episodes
 
@@ -172,6 +174,9 @@ def bench_meta_train(algo: str, family_name: str, cfg, seeds: int, iterations: i
 # --- 4. sweep scaling -----------------------------------------------------------------------
 
 
+SWEEP_AXES = {"meta_batch_size": "tasks"}  # the second sweep axis's name, by the field it varies
+
+
 def bench_sweep(algo: str, family_name: str, cfg, seeds: list[int], tasks: list[int],
                 iterations: int, repeats: int, env_kwargs: dict | None = None,
                 field: str = "meta_batch_size") -> list[dict]:
@@ -192,13 +197,12 @@ def bench_sweep(algo: str, family_name: str, cfg, seeds: list[int], tasks: list[
         t = time_calls(chunk, (states,), repeats)
         steps = s * iterations * env_steps_per_update(learner)
         row = {"kind": "sweep", "axis": axis, "n": n, "algo": algo, "family": family_name,
-               "seeds": s, field: width, "compile_chunk_s": compile_s,
+               "seeds": s, "field": field, field: width, "compile_chunk_s": compile_s,
                **t, "env_steps_per_s": steps / t["median_s"], **peak_memory()}
         measured[(s, width)] = row
         return row
 
-    for axis, values in (("seeds", seeds), (field if field != "meta_batch_size" else "tasks",
-                                            tasks)):
+    for axis, values in (("seeds", seeds), (SWEEP_AXES.get(field, field), tasks)):
         if not values:
             continue
         line = []

@@ -107,7 +107,7 @@ def markdown(result: dict, label: str) -> str:
         "sweep": (["sweep", "n", "seeds × tasks (EPG: × members)", "env steps/s",
                    "parallel efficiency", "peak RSS"], "-:-:::",
                   lambda r: [f"{r['algo']} {r['family']}, {r['axis']}", r["n"],
-                             f"{r['seeds']} × {r.get('meta_batch_size', r.get('es_population'))}",
+                             f"{r['seeds']} × {r[r.get('field', 'meta_batch_size')]}",
                              _k(r["env_steps_per_s"]), f"{r['parallel_efficiency']:.2f}",
                              f"{r['peak_rss_mb']:.0f} MB"]),
         "compile": (["compile one update", "family", "compile", "XLA temp", "peak RSS"],
