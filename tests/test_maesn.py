@@ -105,8 +105,8 @@ def test_update_moves_the_sampled_tasks_latents_and_no_other(updated):
                                                    strict=True))
     assert float(metrics["kl_prior"]) == 0.0  # the latents started at the prior
     # the same training tasks every iteration: they live in the state
-    chex_equal = jax.tree.map(np.array_equal, new.opt_state["tasks"], state.opt_state["tasks"])
-    assert all(jax.tree.leaves(chex_equal))
+    same = jax.tree.map(np.array_equal, new.opt_state["tasks"], state.opt_state["tasks"])
+    assert all(jax.tree.leaves(same))
 
 
 def test_meta_loss_gradient_reaches_policy_latents_and_rates(updated):
@@ -209,3 +209,16 @@ def test_every_family_takes_the_dense_reward_variant_and_it_rebuilds_by_name():
     # navigation2d has no sparse variant: its dense reward is its reward
     np.testing.assert_array_equal(again.step(again.reset(KEY, task), a, task).reward,
                                   plain.step(plain.reset(KEY, task), a, task).reward)
+
+
+def test_adapt_reports_the_distance_return_where_the_family_splits_an_action_cost():
+    fam = envs.make("wheeled_goal", horizon=5, physics="mujoco")
+    learner = algorithms.make("maesn", fam, tiny_config("maesn"))
+    task = jax.tree.map(lambda x: x[0], fam.sample_tasks(KEY, 1, "test"))
+    out = learner.adapt(learner.init(KEY), task, KEY, 1)
+    assert out.distance_returns.shape == out.returns.shape == (2,)
+    # the action cost is a penalty: without it the return is at least as high
+    assert np.all(np.asarray(out.distance_returns) >= np.asarray(out.returns) - 1e-5)
+    nav, nav_fam = _tiny()  # no action cost to split off
+    nav_task = jax.tree.map(lambda x: x[0], nav_fam.sample_tasks(KEY, 1, "test"))
+    assert nav.adapt(nav.init(KEY), nav_task, KEY, 1).distance_returns is None

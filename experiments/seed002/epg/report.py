@@ -37,6 +37,8 @@ def curve(method: dict, split: str) -> np.ndarray:
 
 
 def figure(result: dict, path: Path) -> None:
+    """``path``: the ES fitness, and fresh-policy training curves on ``test`` and ``ood``
+    goals (see the module docstring)."""
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
     epg = result["methods"].get("epg")
     if epg is not None:
@@ -65,6 +67,8 @@ def figure(result: dict, path: Path) -> None:
 
 
 def table(result: dict) -> str:
+    """The markdown table: per method and split, returns before and after training, and the
+    ES fitness at the start and the end."""
     lines = ["| method | split | before | after last update | mean over updates | "
              "per seed (last) |", "| --- | --- | --- | --- | --- | --- |"]
     for name, m in result["methods"].items():
@@ -86,6 +90,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> None:
+    """Draws and tabulates ``--results`` (a JSON file run.py wrote)."""
     report_main(argv, __doc__, "experiments/seed002/epg/results/navigation2d_small.json",
                 "experiments/seed002/epg/run.py", "EPG on 2D navigation", figure, table)
 

@@ -68,6 +68,7 @@ def scale_settings(scale: str) -> dict:
 
 
 def method_learner(method: str, s: dict):
+    """``method``'s learner (``epg`` or its PG baseline ``epg_pg``) at settings ``s``."""
     algo = "epg" if method == "epg" else "epg_pg"
     cfg = config_lib.replace(algorithms.EPGConfig(), **s["sizes"])
     return algorithms.make(algo, envs.make(FAMILY, horizon=s["horizon"]), cfg)
@@ -75,6 +76,9 @@ def method_learner(method: str, s: dict):
 
 def run_method(method: str, s: dict, seed: int, run_dir: Path, resume: bool,
                previous: dict | None) -> dict:
+    """Trains ``method`` through the trainer (the PG baseline: one generation, nothing to
+    evolve), then trains fresh policies on ``test`` and ``ood`` goals; its record adds those
+    curves and the ES fitness of every generation."""
     learner = method_learner(method, s)
     # the PG baseline has nothing to evolve: one generation, for its fitness and a run dir
     s_m = s if method == "epg" else {**s, "iterations": 1, "eval_every": 1}
@@ -89,6 +93,7 @@ def run_method(method: str, s: dict, seed: int, run_dir: Path, resume: bool,
 
 
 def main(argv=None) -> None:
+    """Runs the chosen methods at ``--scale`` and writes the results JSON."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", default="small")

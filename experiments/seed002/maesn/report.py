@@ -37,6 +37,8 @@ def per_seed(method: dict) -> np.ndarray:
 
 
 def figure(result: dict, path: Path) -> None:
+    """``path``: sparse return against adaptation steps, the dense training curve, and seed 0's
+    episodes before adaptation (see the module docstring)."""
     fig, (ax, ax_train, ax_exp) = plt.subplots(1, 3, figsize=(14, 4))
     for name, m in result["methods"].items():
         r = per_seed(m)
@@ -75,6 +77,8 @@ def figure(result: dict, path: Path) -> None:
 
 
 def table(result: dict) -> str:
+    """The markdown table: per method, the sparse return before and after each step and every
+    seed's gain."""
     lines = ["| method | before | after each step | last − before (mean) | per seed | wall s |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, m in result["methods"].items():
@@ -93,6 +97,7 @@ def table(result: dict) -> str:
 
 
 def main(argv=None) -> None:
+    """Draws and tabulates ``--results`` (a JSON file run.py wrote)."""
     report_main(argv, __doc__,
                 "experiments/seed002/maesn/results/navigation2d_sparse_small.json",
                 "experiments/seed002/maesn/run.py", "MAESN on sparse 2D navigation", figure,

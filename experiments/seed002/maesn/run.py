@@ -131,6 +131,8 @@ def exploration(method: str, learner, states, s: dict) -> dict:
 
 def run_method(method: str, s: dict, seed: int, run_dir: Path, resume: bool,
                previous: dict | None) -> dict:
+    """Trains ``method`` through the trainer, then adapts every seed on held-out goals with the
+    sparse reward; its record adds the evaluation, the training curve and the exploration."""
     trainer, sparse = method_learners(method, s)
     rec = train_method(trainer, run_dir, s, seed, resume, previous, "seed002/maesn", (), 0)
     _, states, _, step = load_run(run_dir)
@@ -142,6 +144,7 @@ def run_method(method: str, s: dict, seed: int, run_dir: Path, resume: bool,
 
 
 def main(argv=None) -> None:
+    """Runs the chosen methods at ``--scale`` and writes the results JSON."""
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scale", default="small")

@@ -43,7 +43,14 @@ from jaxmeta.meta.replay import replay
 from jaxmeta.meta.sampling import Episodes, advantages, episodes_kl
 from jaxmeta.nets import gaussian_kl, gaussian_log_prob
 from jaxmeta.protocol import Adapted, LearnerState, MetaLearner, Sample, check_adapt_steps
-from jaxmeta.rollout import Trajectory, count_env_steps, episode, episode_returns
+from jaxmeta.rollout import (
+    Trajectory,
+    count_env_steps,
+    distance_returns,
+    episode,
+    episode_returns,
+    splits_action_cost,
+)
 
 Array = jax.Array
 
@@ -235,7 +242,8 @@ def make_maesn(family: TaskFamily, config: MAESNConfig | None = None) -> MetaLea
     def adapt(state, task, key, num_steps: int) -> Adapted:
         """From the prior ω = (0, 0) and the meta-learned θ: ``num_steps`` fast-updates on
         ``task``'s own reward, then ``eval_episodes`` episodes. ``params`` carry θ', ω' and
-        one z drawn from q_ω' (what ``act`` conditions on)."""
+        one z drawn from q_ω' (what ``act`` conditions on); ``distance_returns`` as
+        ``protocol.Adapted`` says (families that split an action cost from their reward)."""
         check_adapt_steps(num_steps)
         c, opt, _ = wire(state.hyper)
         params = state.params
@@ -244,10 +252,14 @@ def make_maesn(family: TaskFamily, config: MAESNConfig | None = None) -> MetaLea
                                   task, keys[:num_steps])
         theta, omega = policy_of(params, fast), fast["omega"]
         final, _ = episodes(family, theta, omega, task, keys[-2], c.sampling.eval_episodes)
-        rets = jnp.concatenate([episode_returns(inner).mean(axis=-1),
-                                episode_returns(final).mean()[None]])
+
+        def by_step(measure):  # mean return of each step's episodes, then of the last ones
+            return jnp.concatenate([measure(inner).mean(axis=-1), measure(final).mean()[None]])
+
+        dist = (by_step(lambda t: distance_returns(family, t))
+                if splits_action_cost(family) else None)
         z = latents(omega, jax.random.normal(keys[-1], (d,)))
-        return Adapted({"policy": theta, "omega": omega, "z": z}, rets)
+        return Adapted({"policy": theta, "omega": omega, "z": z}, by_step(episode_returns), dist)
 
     def act_fn(params, obs, key, task=None):
         """An action of π_θ(· | s, z) for the ``params`` of ``adapt`` (θ and a drawn z)."""
